@@ -1,0 +1,54 @@
+"""The sender Lambda: SQS batches of message references in, SMTP transactions out.
+
+Records are processed one by one through Powertools' BatchProcessor, so one bad record fails
+alone (partial batch failure) and the rest of its batch is acknowledged.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from aws_lambda_powertools import Logger
+from aws_lambda_powertools.utilities.batch import (
+    BatchProcessor,
+    EventType,
+    process_partial_response,
+)
+from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from mailproxy import runtime
+from mailproxy.config import current_settings
+from mailproxy.queueing import Reference, new_ticket
+from mailproxy.service.delivery import DeliveryContext, deliver
+
+logger = Logger(service="mailproxy-sender")
+processor = BatchProcessor(event_type=EventType.SQS)
+
+
+def _context() -> DeliveryContext:
+    return DeliveryContext(
+        store=runtime.store(),
+        transport=runtime.smtp_pool(),
+        queues=runtime.queues(),
+        clock=time.time,
+        lease_seconds=current_settings().lease_seconds,
+        new_ticket=new_ticket,
+    )
+
+
+def record_handler(record: SQSRecord) -> str:
+    reference = Reference.from_json(record.body)
+    logger.append_keys(tenant_id=reference.tenant_id, message_id=reference.message_id)
+    outcome = deliver(reference, _context())
+    logger.info("delivery attempt finished", extra={"outcome": outcome.value})
+    logger.remove_keys(["tenant_id", "message_id"])
+    return outcome.value
+
+
+@logger.inject_lambda_context(clear_state=True)
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    return process_partial_response(
+        event=event, record_handler=record_handler, processor=processor, context=context
+    )

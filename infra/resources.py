@@ -1,0 +1,107 @@
+"""Names and shapes of every AWS resource the proxy uses.
+
+Plain Python with no CDK import: the CDK constructs and local mode both read this module, so a
+table or queue is described once. The Lambdas never import it; they receive the physical names
+in one environment variable (see `mailproxy.config.RESOURCES_ENV`), written by whoever created
+the resources from these descriptions.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from mailproxy.config import RESOURCES_ENV, ResourceNames
+from mailproxy.domain.priority import Priority
+
+__all__ = [
+    "BUCKETS",
+    "QUEUES",
+    "RESOURCES_ENV",
+    "TABLES",
+    "IndexSpec",
+    "QueueSpec",
+    "TableSpec",
+    "resource_names",
+]
+
+
+@dataclass(frozen=True)
+class IndexSpec:
+    name: str
+    partition_key: str
+    sort_key: str | None = None
+    # DynamoDB attribute types of the key attributes that are not strings ("N").
+    key_types: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class TableSpec:
+    logical_name: str
+    partition_key: str
+    sort_key: str | None = None
+    ttl_attribute: str | None = None
+    indexes: tuple[IndexSpec, ...] = ()
+
+    def physical_name(self, prefix: str) -> str:
+        return f"{prefix}-{self.logical_name}"
+
+
+@dataclass(frozen=True)
+class QueueSpec:
+    priority: Priority
+    # Upper bound of concurrent sender invocations for this queue: priority buys senders, so
+    # a backlog of newsletters never delays a password reset.
+    max_concurrency: int
+    visibility_timeout_seconds: int = 360
+    max_receive_count: int = 5
+
+    @property
+    def logical_name(self) -> str:
+        return f"queue-{self.priority.label}"
+
+    def physical_name(self, prefix: str) -> str:
+        return f"{prefix}-{self.priority.label}"
+
+    def dlq_physical_name(self, prefix: str) -> str:
+        return f"{prefix}-{self.priority.label}-dlq"
+
+
+TABLES: dict[str, TableSpec] = {
+    "tenants": TableSpec("tenants", partition_key="id"),
+    "accounts": TableSpec(
+        "accounts",
+        partition_key="tenant_id",
+        sort_key="id",
+        indexes=(IndexSpec("by-account-id", partition_key="id"),),
+    ),
+    "messages": TableSpec(
+        "messages", partition_key="tenant_id", sort_key="id", ttl_attribute="expires_at"
+    ),
+    # The payload apart from the state: a status change rewrites a small item, not the body.
+    "bodies": TableSpec(
+        "bodies", partition_key="tenant_id", sort_key="id", ttl_attribute="expires_at"
+    ),
+    "events": TableSpec(
+        "events", partition_key="tenant_id", sort_key="event_id", ttl_attribute="expires_at"
+    ),
+}
+
+QUEUES: dict[Priority, QueueSpec] = {
+    Priority.IMMEDIATE: QueueSpec(Priority.IMMEDIATE, max_concurrency=20),
+    Priority.HIGH: QueueSpec(Priority.HIGH, max_concurrency=10),
+    Priority.MEDIUM: QueueSpec(Priority.MEDIUM, max_concurrency=5),
+    Priority.LOW: QueueSpec(Priority.LOW, max_concurrency=2),
+}
+
+BUCKETS: dict[str, str] = {"payloads": "payloads"}
+
+
+def resource_names(
+    prefix: str, queue_urls: dict[Priority, str], bucket_names: dict[str, str]
+) -> ResourceNames:
+    """The runtime's view of the resources, once they exist under `prefix`."""
+    return ResourceNames(
+        tables={key: spec.physical_name(prefix) for key, spec in TABLES.items()},
+        queues={priority.label: url for priority, url in queue_urls.items()},
+        buckets=dict(bucket_names),
+    )

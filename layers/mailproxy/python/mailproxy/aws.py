@@ -1,0 +1,26 @@
+"""boto3 clients, built on first use and cached for the life of the execution environment."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from typing import Any
+
+CONNECT_TIMEOUT_SECONDS = 5
+READ_TIMEOUT_SECONDS = 10
+
+
+@lru_cache(maxsize=None)
+def client(service: str) -> Any:
+    # Imported here: boto3 costs a noticeable share of a cold start, and not every handler
+    # path needs it.
+    import boto3
+    from botocore.config import Config
+
+    return boto3.client(
+        service,
+        config=Config(
+            connect_timeout=CONNECT_TIMEOUT_SECONDS,
+            read_timeout=READ_TIMEOUT_SECONDS,
+            retries={"max_attempts": 3, "mode": "standard"},
+        ),
+    )

@@ -1,0 +1,88 @@
+"""The RFC 5322 message and SMTP envelope for a submitted message."""
+
+from __future__ import annotations
+
+import hashlib
+import mimetypes
+from dataclasses import dataclass
+from email.message import EmailMessage
+from email.policy import SMTP
+from email.utils import formatdate
+
+from mailproxy.domain.message import Message, delivered_filename
+
+# Headers the proxy writes itself; a client's `headers` cannot replace them.
+RESERVED_HEADERS = frozenset(
+    {"from", "to", "cc", "bcc", "subject", "message-id", "x-genro-mail-id", "date", "reply-to"}
+)
+MAIL_ID_HEADER = "X-Genro-Mail-ID"
+
+
+@dataclass(frozen=True)
+class FetchedAttachment:
+    filename: str
+    content: bytes
+    mime_type: str | None = None
+
+
+@dataclass(frozen=True)
+class Envelope:
+    mail_from: str
+    recipients: list[str]
+    data: bytes
+
+
+def stable_message_id(tenant_id: str, message: Message) -> str:
+    """The client's Message-ID, or one derived from (tenant, id): the same for every attempt,
+    so a receiver can drop a copy that a retry after an uncertain delivery produced."""
+    if message.message_id:
+        text = message.message_id.strip()
+        return text if text.startswith("<") else f"<{text}>"
+    digest = hashlib.sha256(f"{tenant_id}\0{message.id}".encode()).hexdigest()[:32]
+    domain = message.from_addr.rpartition("@")[2].strip(" >") or "mailproxy.invalid"
+    return f"<{digest}@{domain}>"
+
+
+def build_envelope(
+    tenant_id: str,
+    message: Message,
+    attachments: list[FetchedAttachment],
+    now: float,
+) -> Envelope:
+    mime = EmailMessage(policy=SMTP)
+    mime["From"] = message.from_addr
+    mime["To"] = ", ".join(message.to)
+    if message.cc:
+        mime["Cc"] = ", ".join(message.cc)
+    if message.reply_to:
+        mime["Reply-To"] = message.reply_to
+    mime["Subject"] = message.subject
+    mime["Date"] = formatdate(now, usegmt=True)
+    mime["Message-ID"] = stable_message_id(tenant_id, message)
+    mime[MAIL_ID_HEADER] = message.id
+    for name, value in (message.headers or {}).items():
+        if name.lower() not in RESERVED_HEADERS:
+            mime[name] = value
+    subtype = "html" if message.content_type == "html" else "plain"
+    mime.set_content(message.body, subtype=subtype, charset="utf-8")
+    for attachment in attachments:
+        maintype, _, subtype = _mime_type(attachment).partition("/")
+        mime.add_attachment(
+            attachment.content,
+            maintype=maintype,
+            subtype=subtype,
+            filename=delivered_filename(attachment.filename),
+        )
+    # Bcc recipients are in the envelope only: no Bcc header ever reaches a server.
+    return Envelope(
+        mail_from=message.return_path or message.from_addr,
+        recipients=message.recipients,
+        data=mime.as_bytes(),
+    )
+
+
+def _mime_type(attachment: FetchedAttachment) -> str:
+    if attachment.mime_type and "/" in attachment.mime_type:
+        return attachment.mime_type
+    guessed, _ = mimetypes.guess_type(delivered_filename(attachment.filename))
+    return guessed or "application/octet-stream"

@@ -1,0 +1,270 @@
+"""A pool of SMTP connections, one pool per execution environment, reused across invocations.
+
+A connection is checked out by one sender at a time (an SMTP session is not thread-safe),
+retired once older than its account's ttl (counted from creation), checked with NOOP when it
+sat idle, and replaced when a reused one turns out to be dead before the message was handed
+over. Once DATA's final dot has gone out, a lost connection is never retried here: the server
+may have taken the message, and the caller must decide (ambiguous delivery).
+"""
+
+from __future__ import annotations
+
+import re
+import smtplib
+import ssl
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from mailproxy.domain.account import Account, TlsMode
+from mailproxy.domain.errors import DeliveryError
+from mailproxy.delivery.smtp_errors import translate
+
+CONNECT_TIMEOUT_SECONDS = 10.0
+SEND_TIMEOUT_SECONDS = 30.0
+NOOP_AFTER_IDLE_SECONDS = 30.0
+
+_LINE_END = re.compile(rb"\r\n|\n|\r(?!\n)")
+_LEADING_DOT = re.compile(rb"(?m)^\.")
+
+PoolKey = tuple[str, int, str | None, TlsMode]
+
+
+class AmbiguousDelivery(DeliveryError):
+    """The connection died after the message was handed over, before the server answered."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason, temporary=True)
+
+
+@dataclass
+class _Connection:
+    smtp: smtplib.SMTP
+    created_at: float
+    last_used: float = field(default=0.0)
+
+
+def pool_key(account: Account) -> PoolKey:
+    return (account.host, account.port, account.user, account.tls_mode)
+
+
+class SmtpPool:
+    def __init__(
+        self,
+        *,
+        monotonic: Callable[[], float] = time.monotonic,
+        ssl_context: Callable[[], ssl.SSLContext] = ssl.create_default_context,
+        connect_timeout: float = CONNECT_TIMEOUT_SECONDS,
+        send_timeout: float = SEND_TIMEOUT_SECONDS,
+        local_hostname: str | None = None,
+    ) -> None:
+        self._monotonic = monotonic
+        self._ssl_context = ssl_context
+        self._connect_timeout = connect_timeout
+        self._send_timeout = send_timeout
+        self._local_hostname = local_hostname
+        self._idle: dict[PoolKey, list[_Connection]] = {}
+        self._lock = threading.Lock()
+        self.connections_opened = 0
+
+    def send(
+        self, account: Account, envelope_from: str, recipients: list[str], message: bytes
+    ) -> dict[str, str]:
+        """Send one message; returns the refused recipients (when some were accepted).
+        Raises DeliveryError (AmbiguousDelivery once the data was handed over)."""
+        reused = self._take_idle(account)
+        if reused is not None:
+            try:
+                return self._send_on(reused, account, envelope_from, recipients, message)
+            except _StaleConnection:
+                pass  # died before the message left: a fresh connection may serve it
+        fresh = self._connect(account)
+        try:
+            return self._send_on(fresh, account, envelope_from, recipients, message)
+        except _StaleConnection as error:
+            raise DeliveryError(
+                f"Connection lost before the message was sent: {error.__cause__ or error}",
+                temporary=True,
+                smtp_code=error.smtp_code,
+            ) from error
+
+    def close_all(self) -> None:
+        with self._lock:
+            idle, self._idle = self._idle, {}
+        for connections in idle.values():
+            for conn in connections:
+                _quit_quietly(conn.smtp)
+
+    def _send_on(
+        self,
+        conn: _Connection,
+        account: Account,
+        envelope_from: str,
+        recipients: list[str],
+        message: bytes,
+    ) -> dict[str, str]:
+        keep = False
+        try:
+            refused = _transaction(conn.smtp, envelope_from, recipients, message)
+            keep = True
+            return refused
+        except DeliveryError as error:
+            # After a refusal the session was reset and stays usable; after anything else
+            # (a lost connection, a 421 "closing channel") it is not.
+            keep = (
+                error.smtp_code is not None
+                and error.smtp_code != 421
+                and not isinstance(error, AmbiguousDelivery)
+            )
+            raise
+        finally:
+            if keep:
+                conn.last_used = self._monotonic()
+                with self._lock:
+                    self._idle.setdefault(pool_key(account), []).append(conn)
+            else:
+                _quit_quietly(conn.smtp)
+
+    def _take_idle(self, account: Account) -> _Connection | None:
+        now = self._monotonic()
+        while True:
+            with self._lock:
+                candidates = self._idle.get(pool_key(account))
+                conn = candidates.pop() if candidates else None
+            if conn is None:
+                return None
+            if now - conn.created_at >= account.ttl:
+                _quit_quietly(conn.smtp)
+                continue
+            if now - conn.last_used >= NOOP_AFTER_IDLE_SECONDS and not _answers_noop(conn.smtp):
+                _quit_quietly(conn.smtp)
+                continue
+            return conn
+
+    def _connect(self, account: Account) -> _Connection:
+        try:
+            smtp = self._open(account)
+        except Exception as error:
+            raise translate(error) from error
+        self.connections_opened += 1
+        now = self._monotonic()
+        return _Connection(smtp, created_at=now, last_used=now)
+
+    def _open(self, account: Account) -> smtplib.SMTP:
+        mode = account.tls_mode
+        smtp: smtplib.SMTP
+        if mode is TlsMode.IMPLICIT:
+            smtp = smtplib.SMTP_SSL(
+                account.host,
+                account.port,
+                local_hostname=self._local_hostname,
+                timeout=self._connect_timeout,
+                context=self._ssl_context(),
+            )
+        else:
+            smtp = smtplib.SMTP(
+                account.host,
+                account.port,
+                local_hostname=self._local_hostname,
+                timeout=self._connect_timeout,
+            )
+        try:
+            if smtp.sock is not None:
+                smtp.sock.settimeout(self._send_timeout)
+            smtp.ehlo_or_helo_if_needed()
+            if mode is TlsMode.STARTTLS:
+                smtp.starttls(context=self._ssl_context())
+                smtp.ehlo()
+            if account.user and account.password:
+                smtp.login(account.user, account.password)
+        except BaseException:
+            _quit_quietly(smtp)
+            raise
+        return smtp
+
+
+class _StaleConnection(Exception):
+    """The connection failed before anything of the message was handed over."""
+
+    def __init__(self, smtp_code: int | None = None) -> None:
+        super().__init__("connection closed by the server" if smtp_code else "connection lost")
+        self.smtp_code = smtp_code
+
+
+def _answers_noop(smtp: smtplib.SMTP) -> bool:
+    try:
+        return smtp.noop()[0] == 250
+    except (smtplib.SMTPException, OSError):
+        return False
+
+
+def _quit_quietly(smtp: smtplib.SMTP) -> None:
+    try:
+        smtp.quit()
+    except (smtplib.SMTPException, OSError):
+        smtp.close()
+
+
+def _transaction(
+    smtp: smtplib.SMTP, envelope_from: str, recipients: list[str], message: bytes
+) -> dict[str, str]:
+    """MAIL, RCPT, DATA by hand, so that a failure is known to be before or after the point
+    where the server may have accepted the message."""
+    try:
+        code, reply = smtp.mail(envelope_from)
+        if code == 421:
+            raise _StaleConnection(code)
+        if code != 250:
+            _reset_quietly(smtp)
+            raise smtplib.SMTPSenderRefused(code, reply, envelope_from)
+        refused: dict[str, tuple[int, bytes]] = {}
+        for recipient in recipients:
+            code, reply = smtp.rcpt(recipient)
+            if code not in (250, 251):
+                refused[recipient] = (code, reply)
+        if len(refused) == len(recipients):
+            _reset_quietly(smtp)
+            raise smtplib.SMTPRecipientsRefused(refused)  # type: ignore[arg-type]
+        smtp.putcmd("data")
+        code, reply = smtp.getreply()
+        if code != 354:
+            _reset_quietly(smtp)
+            raise smtplib.SMTPDataError(code, reply)
+    except smtplib.SMTPServerDisconnected as error:
+        raise _StaleConnection() from error
+    except (ConnectionResetError, BrokenPipeError) as error:
+        raise _StaleConnection() from error
+    except smtplib.SMTPException as error:
+        raise translate(error) from error
+    except OSError as error:
+        raise translate(error) from error
+    try:
+        smtp.send(_dot_stuffed(message))
+        code, reply = smtp.getreply()
+    except (smtplib.SMTPServerDisconnected, OSError) as error:
+        raise AmbiguousDelivery(
+            f"Connection lost after the message was sent, before the server answered: {error}"
+        ) from error
+    if code != 250:
+        raise translate(smtplib.SMTPDataError(code, reply))
+    return {
+        recipient: f"{code} {reply.decode('utf-8', 'replace')}"
+        for recipient, (code, reply) in refused.items()
+    }
+
+
+def _reset_quietly(smtp: smtplib.SMTP) -> None:
+    try:
+        smtp.rset()
+    except (smtplib.SMTPException, OSError):
+        pass
+
+
+def _dot_stuffed(message: bytes) -> bytes:
+    # As smtplib.SMTP.data does: CRLF line ends, leading dots doubled, then the final dot.
+    data = _LINE_END.sub(b"\r\n", message)
+    data = _LEADING_DOT.sub(b"..", data)
+    if not data.endswith(b"\r\n"):
+        data += b"\r\n"
+    return data + b".\r\n"

@@ -1,0 +1,53 @@
+"""A tenant's SMTP account, as POST /account receives it."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+DEFAULT_CONNECTION_TTL_SECONDS = 300
+
+
+class TlsMode(StrEnum):
+    PLAIN = "plain"
+    STARTTLS = "starttls"
+    IMPLICIT = "implicit"
+
+
+def tls_mode(use_tls: bool | None, port: int) -> TlsMode:
+    """SPEC.md's use_tls: null means implicit TLS on 465 and plain elsewhere; true means
+    implicit TLS on 465 and STARTTLS elsewhere; false means plain."""
+    if use_tls is False:
+        return TlsMode.PLAIN
+    if port == 465:
+        return TlsMode.IMPLICIT
+    return TlsMode.STARTTLS if use_tls else TlsMode.PLAIN
+
+
+class Account(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    id: str = Field(min_length=1, max_length=255)
+    tenant_id: str | None = Field(default=None, min_length=1)
+    host: str = Field(min_length=1, max_length=255)
+    port: int = Field(ge=1, le=65535)
+    user: str | None = None
+    password: str | None = None
+    use_tls: bool | None = None
+    ttl: int = Field(default=DEFAULT_CONNECTION_TTL_SECONDS, ge=0)
+    limit_per_second: int | None = Field(default=None, ge=0)
+    limit_per_minute: int | None = Field(default=None, ge=0)
+    limit_per_hour: int | None = Field(default=None, ge=0)
+    limit_per_day: int | None = Field(default=None, ge=0)
+    limit_behavior: Literal["defer", "reject"] = "defer"
+    batch_size: int | None = Field(default=None, ge=1)
+
+    @property
+    def tls_mode(self) -> TlsMode:
+        return tls_mode(self.use_tls, self.port)
+
+    def public_view(self) -> dict[str, object]:
+        """What may be shown back to a client: everything but the password."""
+        return self.model_dump(mode="json", exclude={"password"}, exclude_none=True)

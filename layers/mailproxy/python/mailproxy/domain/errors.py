@@ -1,0 +1,48 @@
+"""Errors the domain speaks in; adapters translate SDK and SMTP failures into these."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class FieldProblem:
+    """One invalid field, located as pydantic locates it (e.g. ("body", "messages", 0, "to"))."""
+
+    loc: tuple[str | int, ...]
+    msg: str
+    type: str = "value_error"
+
+
+class InvalidRequest(Exception):
+    """The request as a whole is refused (422), naming the fields at fault."""
+
+    def __init__(self, problems: Sequence[FieldProblem]) -> None:
+        super().__init__("; ".join(f"{'.'.join(map(str, p.loc))}: {p.msg}" for p in problems))
+        self.problems = tuple(problems)
+
+
+class BadRequest(Exception):
+    """A well-formed request that cannot be carried out (400)."""
+
+    def __init__(self, detail: object) -> None:
+        super().__init__(str(detail))
+        self.detail = detail
+
+
+class DeliveryError(Exception):
+    """A delivery attempt failed; `temporary` says whether trying again may succeed."""
+
+    def __init__(self, reason: str, *, temporary: bool, smtp_code: int | None = None) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.temporary = temporary
+        self.smtp_code = smtp_code
+
+    @property
+    def text(self) -> str:
+        """The error as the client sees it: the reason, and the server's code when it gave one."""
+        if self.smtp_code is None:
+            return self.reason
+        return f"{self.reason} (SMTP {self.smtp_code})"

@@ -1,0 +1,96 @@
+"""A stored message as the API shows it (SPEC.md's MessageRecord)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from mailproxy.domain.priority import Priority
+from mailproxy.domain.status import EventType, MessageStatus
+
+
+def iso_utc(ts: float | None) -> str | None:
+    if ts is None:
+        return None
+    return datetime.fromtimestamp(ts, tz=UTC).isoformat(timespec="seconds")
+
+
+@dataclass(frozen=True)
+class MessageEvent:
+    event_id: str
+    message_id: str
+    event_type: EventType
+    event_ts: float
+    description: str | None = None
+    metadata: dict[str, Any] = field(default_factory=dict)
+    reported_ts: float | None = None
+
+    def to_api(self) -> dict[str, Any]:
+        return _without_nulls(
+            {
+                "event_id": self.event_id,
+                "event_type": self.event_type.value,
+                "event_ts": int(self.event_ts),
+                "description": self.description,
+                "metadata": self.metadata or None,
+                "reported_ts": _int_or_none(self.reported_ts),
+            }
+        )
+
+
+@dataclass(frozen=True)
+class MessageState:
+    tenant_id: str
+    id: str
+    status: MessageStatus
+    priority: Priority
+    ticket: str
+    created_at: float
+    updated_at: float
+    account_id: str | None = None
+    batch_code: str | None = None
+    deferred_ts: float | None = None
+    sent_ts: float | None = None
+    error_ts: float | None = None
+    error: str | None = None
+    reported_ts: float | None = None
+    attempts: int = 0
+    retries: int = 0
+    lease_until: float | None = None
+
+    @property
+    def pk(self) -> str:
+        return f"{self.tenant_id}/{self.id}"
+
+    def to_api(
+        self, payload: dict[str, Any] | None, history: list[MessageEvent] | None = None
+    ) -> dict[str, Any]:
+        record = {
+            "pk": self.pk,
+            "id": self.id,
+            "tenant_id": self.tenant_id,
+            "account_id": self.account_id,
+            "priority": int(self.priority),
+            "batch_code": self.batch_code,
+            "created_at": iso_utc(self.created_at),
+            "updated_at": iso_utc(self.updated_at),
+            "deferred_ts": _int_or_none(self.deferred_ts) if not self.status.is_final else None,
+            "sent_ts": _int_or_none(self.sent_ts),
+            "error_ts": _int_or_none(self.error_ts),
+            "error": self.error if self.status is MessageStatus.ERROR else None,
+            "reported_ts": _int_or_none(self.reported_ts),
+            "message": payload if payload is not None else {},
+            "status": self.status.value,
+        }
+        if history is not None:
+            record["history"] = [event.to_api() for event in history]
+        return _without_nulls(record)
+
+
+def _int_or_none(value: float | None) -> int | None:
+    return None if value is None else int(value)
+
+
+def _without_nulls(data: dict[str, Any]) -> dict[str, Any]:
+    return {key: value for key, value in data.items() if value is not None}

@@ -1,0 +1,84 @@
+"""The priority queues: what a queued reference looks like, and how references are sent."""
+
+from __future__ import annotations
+
+import json
+import secrets
+from collections import defaultdict
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from mailproxy.domain.priority import Priority
+
+_SEND_BATCH_LIMIT = 10
+
+
+class QueueError(Exception):
+    """Some references could not be queued."""
+
+    def __init__(self, failed: list[Reference]) -> None:
+        super().__init__(f"{len(failed)} reference(s) could not be queued")
+        self.failed = failed
+
+
+def new_ticket() -> str:
+    return secrets.token_hex(8)
+
+
+@dataclass(frozen=True)
+class Reference:
+    """What travels on a queue: which message, and the ticket that makes this reference the
+    live one. The message itself stays in DynamoDB, so no size limit is ever met here."""
+
+    tenant_id: str
+    message_id: str
+    ticket: str
+
+    def to_json(self) -> str:
+        return json.dumps(
+            {"tenant_id": self.tenant_id, "message_id": self.message_id, "ticket": self.ticket},
+            separators=(",", ":"),
+        )
+
+    @classmethod
+    def from_json(cls, text: str) -> Reference:
+        raw = json.loads(text)
+        return cls(str(raw["tenant_id"]), str(raw["message_id"]), str(raw["ticket"]))
+
+
+@dataclass(frozen=True)
+class Enqueue:
+    reference: Reference
+    priority: Priority
+    delay_seconds: int = 0
+
+
+class SqsQueues:
+    def __init__(self, queue_url: Callable[[str], str], sqs_client: Any) -> None:
+        self._queue_url = queue_url
+        self._sqs = sqs_client
+
+    def send(self, items: Iterable[Enqueue]) -> None:
+        by_priority: dict[Priority, list[Enqueue]] = defaultdict(list)
+        for item in items:
+            by_priority[item.priority].append(item)
+        failed: list[Reference] = []
+        for priority, batch in by_priority.items():
+            url = self._queue_url(priority.label)
+            for start in range(0, len(batch), _SEND_BATCH_LIMIT):
+                chunk = batch[start : start + _SEND_BATCH_LIMIT]
+                response = self._sqs.send_message_batch(
+                    QueueUrl=url,
+                    Entries=[
+                        {
+                            "Id": str(index),
+                            "MessageBody": item.reference.to_json(),
+                            "DelaySeconds": item.delay_seconds,
+                        }
+                        for index, item in enumerate(chunk)
+                    ],
+                )
+                failed += [chunk[int(entry["Id"])].reference for entry in response.get("Failed", [])]
+        if failed:
+            raise QueueError(failed)

@@ -1,0 +1,1 @@
+"""Use cases: each one takes its collaborators (store, queues, clock) as arguments."""

@@ -1,0 +1,52 @@
+"""GET /messages: a tenant's messages, oldest first."""
+
+from __future__ import annotations
+
+from typing import Any, Protocol
+
+from mailproxy.auth import Principal
+from mailproxy.domain.record import MessageEvent, MessageState
+from mailproxy.service.accounts import scoped_tenant
+
+
+class ListingStore(Protocol):
+    def list_states(self, tenant_id: str | None) -> list[MessageState]: ...
+    def get_payloads(self, tenant_id: str, ids: list[str]) -> dict[str, dict[str, Any]]: ...
+    def events_by_message(self, tenant_id: str) -> dict[str, list[MessageEvent]]: ...
+
+
+def list_messages(
+    caller: Principal,
+    store: ListingStore,
+    *,
+    tenant_id: str | None,
+    active_only: bool,
+    include_history: bool,
+    limit: int | None,
+) -> list[dict[str, Any]]:
+    states = store.list_states(scoped_tenant(caller, tenant_id))
+    if active_only:
+        states = [state for state in states if not state.status.is_final]
+    states.sort(key=lambda state: (state.created_at, state.tenant_id, state.id))
+    if limit is not None:
+        states = states[:limit]
+    by_tenant: dict[str, list[MessageState]] = {}
+    for state in states:
+        by_tenant.setdefault(state.tenant_id, []).append(state)
+    payloads: dict[tuple[str, str], dict[str, Any]] = {}
+    history: dict[tuple[str, str], list[MessageEvent]] = {}
+    for tenant, tenant_states in by_tenant.items():
+        for message_id, payload in store.get_payloads(
+            tenant, [state.id for state in tenant_states]
+        ).items():
+            payloads[(tenant, message_id)] = payload
+        if include_history:
+            for message_id, events in store.events_by_message(tenant).items():
+                history[(tenant, message_id)] = events
+    return [
+        state.to_api(
+            payloads.get((state.tenant_id, state.id)),
+            history.get((state.tenant_id, state.id), []) if include_history else None,
+        )
+        for state in states
+    ]

@@ -1,0 +1,127 @@
+"""pynamodb models, bound to this environment's physical table names on first use."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import lru_cache
+
+from pynamodb.attributes import (
+    JSONAttribute,
+    NumberAttribute,
+    UnicodeAttribute,
+)
+from pynamodb.connection import Connection
+from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
+from pynamodb.models import Model
+
+CONNECT_TIMEOUT_SECONDS = 5
+READ_TIMEOUT_SECONDS = 10
+
+
+@dataclass(frozen=True)
+class Models:
+    tenant: type[Model]
+    account: type[Model]
+    message: type[Model]
+    body: type[Model]
+    event: type[Model]
+    connection: Connection
+
+
+def _meta(table_name: str) -> type:
+    return type(
+        "Meta",
+        (),
+        {
+            "table_name": table_name,
+            "connect_timeout_seconds": CONNECT_TIMEOUT_SECONDS,
+            "read_timeout_seconds": READ_TIMEOUT_SECONDS,
+            "max_retry_attempts": 3,
+        },
+    )
+
+
+@lru_cache(maxsize=4)
+def bind_models(
+    tenants: str, accounts: str, messages: str, bodies: str, events: str
+) -> Models:
+    """Model classes for one set of table names (one per environment, cached)."""
+
+    class TenantModel(Model):
+        Meta = _meta(tenants)
+        id = UnicodeAttribute(hash_key=True)
+        data = JSONAttribute(default=dict)
+        created_at = NumberAttribute()
+        updated_at = NumberAttribute()
+
+    class AccountByIdIndex(GlobalSecondaryIndex["AccountModel"]):
+        Meta = type(
+            "Meta", (), {"index_name": "by-account-id", "projection": AllProjection()}
+        )
+        id = UnicodeAttribute(hash_key=True)
+
+    class AccountModel(Model):
+        Meta = _meta(accounts)
+        tenant_id = UnicodeAttribute(hash_key=True)
+        id = UnicodeAttribute(range_key=True)
+        data = JSONAttribute()
+        secret = UnicodeAttribute(null=True)
+        created_at = NumberAttribute()
+        updated_at = NumberAttribute()
+        by_id = AccountByIdIndex()
+
+    class MessageModel(Model):
+        """The small, often-written state of a message; the payload lives in BodyModel."""
+
+        Meta = _meta(messages)
+        tenant_id = UnicodeAttribute(hash_key=True)
+        id = UnicodeAttribute(range_key=True)
+        status = UnicodeAttribute()
+        priority = NumberAttribute()
+        ticket = UnicodeAttribute()
+        created_at = NumberAttribute()
+        updated_at = NumberAttribute()
+        account_id = UnicodeAttribute(null=True)
+        batch_code = UnicodeAttribute(null=True)
+        deferred_ts = NumberAttribute(null=True)
+        sent_ts = NumberAttribute(null=True)
+        error_ts = NumberAttribute(null=True)
+        error = UnicodeAttribute(null=True)
+        reported_ts = NumberAttribute(null=True)
+        attempts = NumberAttribute(default=0)
+        retries = NumberAttribute(default=0)
+        lease_until = NumberAttribute(null=True)
+        expires_at = NumberAttribute(null=True)
+
+    class BodyModel(Model):
+        """The payload as submitted: written on submission, read by the sender, never updated."""
+
+        Meta = _meta(bodies)
+        tenant_id = UnicodeAttribute(hash_key=True)
+        id = UnicodeAttribute(range_key=True)
+        payload = JSONAttribute()
+        expires_at = NumberAttribute(null=True)
+
+    class EventModel(Model):
+        Meta = _meta(events)
+        tenant_id = UnicodeAttribute(hash_key=True)
+        event_id = UnicodeAttribute(range_key=True)
+        message_id = UnicodeAttribute()
+        event_type = UnicodeAttribute()
+        event_ts = NumberAttribute()
+        description = UnicodeAttribute(null=True)
+        metadata = JSONAttribute(null=True)
+        reported_ts = NumberAttribute(null=True)
+        expires_at = NumberAttribute(null=True)
+
+    return Models(
+        tenant=TenantModel,
+        account=AccountModel,
+        message=MessageModel,
+        body=BodyModel,
+        event=EventModel,
+        connection=Connection(
+            connect_timeout_seconds=CONNECT_TIMEOUT_SECONDS,
+            read_timeout_seconds=READ_TIMEOUT_SECONDS,
+        ),
+    )
