@@ -63,15 +63,15 @@ class ApiClient:
         body: Any = None,
         *,
         query: str = "",
-        token: str | None | object = ...,
+        token: str | object | None = ...,
         raw_body: str | None = None,
     ) -> tuple[int, Any]:
         headers = {"content-type": "application/json"}
         chosen = self.token if token is ... else token
         if chosen is not None:
             headers["X-API-Token"] = str(chosen)
-        payload = raw_body if raw_body is not None else (
-            json.dumps(body) if body is not None else None
+        payload = (
+            raw_body if raw_body is not None else (json.dumps(body) if body is not None else None)
         )
         event = http_event(method, path, query=query, headers=headers, body=payload)
         response = self.handler.lambda_handler(event, LambdaContext())

@@ -31,7 +31,9 @@ def _json(status: int, body: Any) -> Response:
 
 
 def caller() -> auth.Principal:
-    return auth.authenticate(app.current_event.headers.get(auth.TOKEN_HEADER), runtime.admin_token())
+    return auth.authenticate(
+        app.current_event.headers.get(auth.TOKEN_HEADER), runtime.admin_token()
+    )
 
 
 @app.exception_handler(auth.Unauthorized)

@@ -21,7 +21,8 @@ def load_handler(function: str) -> ModuleType:
     """Import functions/<function>/handler.py under a unique module name, as its Lambda would."""
     path = FUNCTIONS_DIR / function / "handler.py"
     spec = importlib.util.spec_from_file_location(f"mailproxy_function_{function}", path)
-    assert spec is not None and spec.loader is not None
+    assert spec is not None
+    assert spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
@@ -93,8 +94,9 @@ def http_event(
     return event
 
 
-def sqs_record(body: str, queue_arn: str, receipt_handle: str, message_id: str,
-               receive_count: int = 1) -> dict[str, Any]:
+def sqs_record(
+    body: str, queue_arn: str, receipt_handle: str, message_id: str, receive_count: int = 1
+) -> dict[str, Any]:
     return {
         "messageId": message_id,
         "receiptHandle": receipt_handle,

@@ -24,9 +24,9 @@ def poll_once(sqs: Any, queue_url: str, handler: Handler, wait_seconds: int = 0)
     ).get("Messages", [])
     if not received:
         return 0
-    arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])[
-        "Attributes"
-    ]["QueueArn"]
+    arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"][
+        "QueueArn"
+    ]
     records = [
         sqs_record(
             message["Body"],

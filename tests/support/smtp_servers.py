@@ -48,8 +48,9 @@ class RecordingHandler:
     def __post_init__(self) -> None:
         self.arrived = threading.Condition(self.lock)
 
-    async def handle_RCPT(self, server: Any, session: Any, envelope: Any, address: str,
-                          rcpt_options: list[str]) -> str:
+    async def handle_RCPT(
+        self, server: Any, session: Any, envelope: Any, address: str, rcpt_options: list[str]
+    ) -> str:
         reply = self.rcpt_replies.get(address)
         if reply:
             return reply
@@ -87,8 +88,9 @@ class SmtpServer:
         if credentials is not None:
             user, password = credentials
 
-            def authenticate(server: Any, session: Any, envelope: Any, mechanism: str,
-                             auth_data: Any) -> AuthResult:
+            def authenticate(
+                server: Any, session: Any, envelope: Any, mechanism: str, auth_data: Any
+            ) -> AuthResult:
                 ok = isinstance(auth_data, LoginPassword) and (
                     auth_data.login.decode() == user and auth_data.password.decode() == password
                 )

@@ -5,8 +5,8 @@ from __future__ import annotations
 import hmac
 from dataclasses import dataclass
 
-TOKEN_HEADER = "x-api-token"
-INVALID_TOKEN = "Invalid or missing API token"
+TOKEN_HEADER = "x-api-token"  # noqa: S105 (a header name)
+INVALID_TOKEN = "Invalid or missing API token"  # noqa: S105 (an error text)
 
 
 class Unauthorized(Exception):

@@ -2,21 +2,23 @@
 
 from __future__ import annotations
 
-from functools import lru_cache
+from functools import cache
 from typing import Any
 
 CONNECT_TIMEOUT_SECONDS = 5
 READ_TIMEOUT_SECONDS = 10
 
 
-@lru_cache(maxsize=None)
+@cache
 def client(service: str) -> Any:
     # Imported here: boto3 costs a noticeable share of a cold start, and not every handler
     # path needs it.
     import boto3
     from botocore.config import Config
 
-    return boto3.client(
+    # boto3's stubs type client() per service name; here the name is data.
+    factory: Any = boto3.client
+    return factory(
         service,
         config=Config(
             connect_timeout=CONNECT_TIMEOUT_SECONDS,

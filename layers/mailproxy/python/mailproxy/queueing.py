@@ -79,6 +79,8 @@ class SqsQueues:
                         for index, item in enumerate(chunk)
                     ],
                 )
-                failed += [chunk[int(entry["Id"])].reference for entry in response.get("Failed", [])]
+                failed += [
+                    chunk[int(entry["Id"])].reference for entry in response.get("Failed", [])
+                ]
         if failed:
             raise QueueError(failed)

@@ -7,26 +7,38 @@ and a warm environment builds each thing once.
 from __future__ import annotations
 
 from functools import lru_cache
+from typing import TYPE_CHECKING
 
 from mailproxy import aws
 from mailproxy.config import current_settings
-from mailproxy.delivery.smtp_pool import SmtpPool
-from mailproxy.queueing import SqsQueues
-from mailproxy.store.dynamo import Store
+
+if TYPE_CHECKING:
+    from mailproxy.delivery.smtp_pool import SmtpPool
+    from mailproxy.queueing import SqsQueues
+    from mailproxy.store.dynamo import Store
+
+# The store (pynamodb, botocore) and the SMTP pool are imported where first built: a
+# handler's import stays cheap, and a path that never needs them never pays for them.
 
 
 @lru_cache(maxsize=1)
 def store() -> Store:
+    from mailproxy.store.dynamo import Store
+
     return Store(current_settings().resources)
 
 
 @lru_cache(maxsize=1)
 def queues() -> SqsQueues:
+    from mailproxy.queueing import SqsQueues
+
     return SqsQueues(current_settings().resources.queue_url, aws.client("sqs"))
 
 
 @lru_cache(maxsize=1)
 def smtp_pool() -> SmtpPool:
+    from mailproxy.delivery.smtp_pool import SmtpPool
+
     return SmtpPool()
 
 

@@ -54,7 +54,9 @@ def translate(error: BaseException) -> DeliveryError:
     if isinstance(error, smtplib.SMTPServerDisconnected):
         return DeliveryError(f"Connection lost: {error}", temporary=True)
     if isinstance(error, ssl.SSLCertVerificationError):
-        return DeliveryError(f"TLS certificate not trusted: {error.verify_message}", temporary=False)
+        return DeliveryError(
+            f"TLS certificate not trusted: {error.verify_message}", temporary=False
+        )
     if isinstance(error, TimeoutError | socket.timeout):
         return DeliveryError("Timed out talking to the SMTP server", temporary=True)
     if isinstance(error, ConnectionRefusedError):

@@ -9,6 +9,7 @@ may have taken the message, and the caller must decide (ambiguous delivery).
 
 from __future__ import annotations
 
+import contextlib
 import re
 import smtplib
 import ssl
@@ -17,9 +18,9 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from mailproxy.delivery.smtp_errors import translate
 from mailproxy.domain.account import Account, TlsMode
 from mailproxy.domain.errors import DeliveryError
-from mailproxy.delivery.smtp_errors import translate
 
 CONNECT_TIMEOUT_SECONDS = 10.0
 SEND_TIMEOUT_SECONDS = 30.0
@@ -225,7 +226,7 @@ def _transaction(
                 refused[recipient] = (code, reply)
         if len(refused) == len(recipients):
             _reset_quietly(smtp)
-            raise smtplib.SMTPRecipientsRefused(refused)  # type: ignore[arg-type]
+            raise smtplib.SMTPRecipientsRefused(refused)
         smtp.putcmd("data")
         code, reply = smtp.getreply()
         if code != 354:
@@ -255,10 +256,8 @@ def _transaction(
 
 
 def _reset_quietly(smtp: smtplib.SMTP) -> None:
-    try:
+    with contextlib.suppress(smtplib.SMTPException, OSError):
         smtp.rset()
-    except (smtplib.SMTPException, OSError):
-        pass
 
 
 def _dot_stuffed(message: bytes) -> bytes:

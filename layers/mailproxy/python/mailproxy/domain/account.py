@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from enum import StrEnum
 from typing import Literal
 
@@ -51,3 +52,10 @@ class Account(BaseModel):
     def public_view(self) -> dict[str, object]:
         """What may be shown back to a client: everything but the password."""
         return self.model_dump(mode="json", exclude={"password"}, exclude_none=True)
+
+
+@dataclass(frozen=True)
+class StoredAccount:
+    account: Account
+    created_at: float
+    updated_at: float

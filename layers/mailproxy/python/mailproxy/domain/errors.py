@@ -31,6 +31,11 @@ class BadRequest(Exception):
         self.detail = detail
 
 
+class StaleWrite(Exception):
+    """The stored item changed since the writer read it; the writer's decision no longer
+    applies (another request, or a newer owner of the message, decided first)."""
+
+
 class DeliveryError(Exception):
     """A delivery attempt failed; `temporary` says whether trying again may succeed."""
 

@@ -134,7 +134,9 @@ class Message(BaseModel):
         return value
 
     def effective_priority(self, default: Priority) -> Priority:
-        return parse_priority(self.priority) or default
+        # Not `or default`: Priority.IMMEDIATE is 0, which is falsy.
+        parsed = parse_priority(self.priority)
+        return default if parsed is None else parsed
 
     @property
     def recipients(self) -> list[str]:

@@ -10,6 +10,12 @@ from mailproxy.domain.priority import Priority
 from mailproxy.domain.status import EventType, MessageStatus
 
 
+def event_id_for(event_ts: float, message_id: str, attempt: int, event_type: EventType) -> str:
+    """Sorts by time within a tenant, and is the same for the same outcome of the same attempt,
+    so writing it twice cannot make two events."""
+    return f"{int(event_ts * 1000):013d}#{message_id}#{attempt}#{event_type.value}"
+
+
 def iso_utc(ts: float | None) -> str | None:
     if ts is None:
         return None

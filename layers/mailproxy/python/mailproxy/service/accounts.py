@@ -5,11 +5,10 @@ from __future__ import annotations
 from typing import Any, Protocol
 
 from mailproxy.auth import Principal
-from mailproxy.domain.account import Account
+from mailproxy.domain.account import Account, StoredAccount
 from mailproxy.domain.clock import Clock
 from mailproxy.domain.errors import FieldProblem, InvalidRequest
 from mailproxy.domain.record import iso_utc
-from mailproxy.store.dynamo import StoredAccount
 
 
 class AccountStore(Protocol):

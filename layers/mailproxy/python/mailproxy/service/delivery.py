@@ -13,14 +13,13 @@ from mailproxy.delivery.attachments import fetch_all
 from mailproxy.delivery.mime import build_envelope
 from mailproxy.domain.account import Account
 from mailproxy.domain.clock import Clock
-from mailproxy.domain.errors import DeliveryError
+from mailproxy.domain.errors import DeliveryError, StaleWrite
 from mailproxy.domain.message import Message
-from mailproxy.domain.record import MessageEvent, MessageState
+from mailproxy.domain.record import MessageEvent, MessageState, event_id_for
 from mailproxy.domain.retry import Fail, after_failure
 from mailproxy.domain.status import EventType, MessageStatus
 from mailproxy.domain.submission import queue_delay
 from mailproxy.queueing import Enqueue, Reference
-from mailproxy.store.dynamo import StaleWrite, event_id_for
 
 
 class DeliveryStore(Protocol):
@@ -138,9 +137,7 @@ def _prepare(claimed: MessageState, ctx: DeliveryContext) -> tuple[Account, Any]
     except ValidationError as error:
         raise DeliveryError(f"Stored message is invalid: {error}", temporary=False) from error
     account = (
-        ctx.store.get_account(claimed.tenant_id, claimed.account_id)
-        if claimed.account_id
-        else None
+        ctx.store.get_account(claimed.tenant_id, claimed.account_id) if claimed.account_id else None
     )
     if account is None:
         raise DeliveryError(

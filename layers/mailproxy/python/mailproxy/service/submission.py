@@ -9,14 +9,13 @@ from typing import Any, Protocol
 from mailproxy.auth import Principal
 from mailproxy.domain.account import Account
 from mailproxy.domain.clock import Clock
-from mailproxy.domain.errors import BadRequest, FieldProblem, InvalidRequest
+from mailproxy.domain.errors import BadRequest, FieldProblem, InvalidRequest, StaleWrite
 from mailproxy.domain.message import MAX_MESSAGES_PER_REQUEST, AddMessagesRequest, Message
 from mailproxy.domain.priority import DEFAULT_PRIORITY, Priority
-from mailproxy.domain.record import MessageEvent, MessageState
+from mailproxy.domain.record import MessageEvent, MessageState, event_id_for
 from mailproxy.domain.status import EventType, MessageStatus
 from mailproxy.domain.submission import Accept, QueuedState, Reject, plan_submission
 from mailproxy.queueing import Enqueue, Reference
-from mailproxy.store.dynamo import StaleWrite, event_id_for
 
 
 class SubmissionStore(Protocol):
@@ -74,7 +73,12 @@ def add_messages(
         existing = store.get_states(tenant_id, [m.id for m in messages])
         for message in _last_of_each_id(messages):
             outcome = _submit_one(
-                tenant_id, message, existing.get(message.id), default_priority, store, now,
+                tenant_id,
+                message,
+                existing.get(message.id),
+                default_priority,
+                store,
+                now,
                 new_ticket,
             )
             if isinstance(outcome, str):
@@ -106,7 +110,7 @@ def _submit_one(
     store: SubmissionStore,
     now: float,
     new_ticket: Callable[[], str],
-) -> Enqueue | None | str:
+) -> Enqueue | str | None:
     """The reference to queue (None: the stored one keeps its place), or a rejection reason."""
     priority = message.effective_priority(default_priority)
     queued_state = (

@@ -8,7 +8,6 @@ request can never overwrite a newer decision.
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
 from typing import Any
 
 from pynamodb.exceptions import PutError, TransactWriteError, UpdateError
@@ -16,7 +15,8 @@ from pynamodb.models import Model
 from pynamodb.transactions import TransactWrite
 
 from mailproxy.config import ResourceNames
-from mailproxy.domain.account import Account
+from mailproxy.domain.account import Account, StoredAccount
+from mailproxy.domain.errors import StaleWrite
 from mailproxy.domain.priority import Priority
 from mailproxy.domain.record import MessageEvent, MessageState
 from mailproxy.domain.status import WAITING_STATUSES, EventType, MessageStatus
@@ -26,25 +26,8 @@ _CONDITION_FAILED = {"ConditionalCheckFailedException", "TransactionCanceledExce
 _BATCH_GET_LIMIT = 100
 
 
-class StaleWrite(Exception):
-    """The item changed since the writer read it; its decision no longer applies."""
-
-
-@dataclass(frozen=True)
-class StoredAccount:
-    account: Account
-    created_at: float
-    updated_at: float
-
-
 def _is_condition_failure(error: PutError | UpdateError | TransactWriteError) -> bool:
     return error.cause_response_code in _CONDITION_FAILED
-
-
-def event_id_for(event_ts: float, message_id: str, attempt: int, event_type: EventType) -> str:
-    """Sorts by time within a tenant, and is the same for the same outcome of the same attempt,
-    so writing it twice cannot make two events."""
-    return f"{int(event_ts * 1000):013d}#{message_id}#{attempt}#{event_type.value}"
 
 
 class Store:
@@ -171,9 +154,7 @@ class Store:
 
     def get_state(self, tenant_id: str, message_id: str) -> MessageState | None:
         try:
-            return self._to_state(
-                self._m.message.get(tenant_id, message_id, consistent_read=True)
-            )
+            return self._to_state(self._m.message.get(tenant_id, message_id, consistent_read=True))
         except self._m.message.DoesNotExist:
             return None
 
@@ -233,15 +214,14 @@ class Store:
         elif status is MessageStatus.ERROR:
             actions += [m.error_ts.set(now), m.error.set(error), m.deferred_ts.remove()]
         else:
-            assert due_ts is not None and new_ticket is not None
+            assert due_ts is not None
+            assert new_ticket is not None
             actions += [m.deferred_ts.set(due_ts), m.ticket.set(new_ticket)]
             if error is not None:
                 actions.append(m.error.set(error))
         if retries is not None:
             actions.append(m.retries.set(retries))
-        condition = (m.status == MessageStatus.SENDING.value) & (
-            m.attempts == claimed.attempts
-        )
+        condition = (m.status == MessageStatus.SENDING.value) & (m.attempts == claimed.attempts)
         try:
             with TransactWrite(connection=self._m.connection) as tx:
                 tx.update(m(claimed.tenant_id, claimed.id), actions=actions, condition=condition)

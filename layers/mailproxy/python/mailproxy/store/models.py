@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import Any
 
 from pynamodb.attributes import (
     JSONAttribute,
@@ -28,7 +29,7 @@ class Models:
     connection: Connection
 
 
-def _meta(table_name: str) -> type:
+def _meta(table_name: str) -> Any:
     return type(
         "Meta",
         (),
@@ -42,9 +43,7 @@ def _meta(table_name: str) -> type:
 
 
 @lru_cache(maxsize=4)
-def bind_models(
-    tenants: str, accounts: str, messages: str, bodies: str, events: str
-) -> Models:
+def bind_models(tenants: str, accounts: str, messages: str, bodies: str, events: str) -> Models:
     """Model classes for one set of table names (one per environment, cached)."""
 
     class TenantModel(Model):
@@ -55,9 +54,7 @@ def bind_models(
         updated_at = NumberAttribute()
 
     class AccountByIdIndex(GlobalSecondaryIndex["AccountModel"]):
-        Meta = type(
-            "Meta", (), {"index_name": "by-account-id", "projection": AllProjection()}
-        )
+        Meta = type("Meta", (), {"index_name": "by-account-id", "projection": AllProjection()})
         id = UnicodeAttribute(hash_key=True)
 
     class AccountModel(Model):

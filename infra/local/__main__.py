@@ -1,0 +1,5 @@
+import sys
+
+from infra.local.run import main
+
+sys.exit(main())

@@ -1,0 +1,240 @@
+"""`make run`: the whole proxy on this machine, with nothing to configure.
+
+A moto server stands in for AWS, with the tables, queues and bucket of infra/resources.py; the
+real api handler serves HTTP through an API Gateway event adapter; one poller per queue feeds
+the real sender handler as an event source mapping would; an SMTP sink catches the mail.
+The production code is the same as on AWS: boto3 finds moto through AWS_ENDPOINT_URL.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import secrets
+import signal
+import socket
+import sys
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+PORT_ENV = "MAILPROXY_PORT"
+SINK_PORT_ENV = "MAILPROXY_SINK_PORT"
+DEFAULT_PORT = 8000
+DEFAULT_SINK_PORT = 1025
+
+log = logging.getLogger("mailproxy.local")
+
+
+class StartupError(Exception):
+    """Local mode cannot start; the message says why in one line."""
+
+
+def _port_from_env(name: str, default: int) -> int:
+    raw = os.environ.get(name, "").strip()
+    if not raw:
+        return default
+    if not raw.isdigit() or int(raw) > 65535:
+        raise StartupError(f"{name}={raw!r} is not a port number")
+    return int(raw)
+
+
+def _ensure_free(port: int, what: str, env: str) -> None:
+    with socket.socket() as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError:
+            raise StartupError(
+                f"port {port} ({what}) is already in use: stop what holds it or set {env}"
+            ) from None
+
+
+@dataclass
+class LocalProxy:
+    port: int
+    sink_port: int
+    admin_token: str
+    stop_event: threading.Event = field(default_factory=threading.Event)
+    _stoppers: list[Callable[[], None]] = field(default_factory=list)
+
+    def start(self) -> None:
+        _ensure_free(self.port, "the API", PORT_ENV)
+        if self.sink_port:
+            _ensure_free(self.sink_port, "the SMTP sink", SINK_PORT_ENV)
+        self._start_aws()
+        from infra.local.events import load_handler
+
+        self._start_http(load_handler("api").lambda_handler)
+        self._start_pollers(load_handler)
+
+    def _start_aws(self) -> None:
+        from moto.server import ThreadedMotoServer
+
+        moto = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+        moto.start()
+        self._stoppers.append(moto.stop)
+        host, moto_port = moto.get_host_and_port()
+        os.environ.update(
+            {
+                "AWS_ENDPOINT_URL": f"http://{host}:{moto_port}",
+                "AWS_ACCESS_KEY_ID": "local",
+                "AWS_SECRET_ACCESS_KEY": "local",
+                "AWS_DEFAULT_REGION": "us-east-1",
+                "AWS_REGION": "us-east-1",
+                "AWS_ACCOUNT_ID_ENDPOINT_MODE": "disabled",
+                "MAILPROXY_ADMIN_TOKEN": self.admin_token,
+            }
+        )
+        os.environ.pop("AWS_PROFILE", None)
+        os.environ.setdefault("POWERTOOLS_LOG_LEVEL", "WARNING")
+        import boto3
+
+        from infra.local.provision import provision
+        from mailproxy import runtime
+
+        names = provision(boto3.Session())
+        os.environ["MAILPROXY_RESOURCES"] = names.to_json()
+        runtime.reset()
+        self.queue_urls = dict(names.queues)
+
+    def _start_http(self, api_handler: Callable[[dict[str, Any], Any], dict[str, Any]]) -> None:
+        from infra.local.http_adapter import make_server
+
+        sink_handler = None
+        if self.sink_port:
+            from infra.local.sink import start_sink
+
+            controller, sink_handler = start_sink(self.sink_port)
+            self._stoppers.append(controller.stop)
+
+        def local_routes(route: str) -> tuple[int, Any] | None:
+            if sink_handler is None:
+                return (404, {"detail": "The SMTP sink is off (MAILPROXY_SINK_PORT=0)"})
+            if route == "GET /local/sink/messages":
+                return (200, {"ok": True, "messages": sink_handler.messages()})
+            if route == "DELETE /local/sink/messages":
+                sink_handler.clear()
+                return (200, {"ok": True})
+            return None
+
+        server = make_server(self.port, api_handler, local_routes)
+        thread = threading.Thread(target=server.serve_forever, name="http", daemon=True)
+        thread.start()
+
+        def stop_http() -> None:
+            server.shutdown()
+            server.server_close()
+
+        self._stoppers.append(stop_http)
+
+    def _start_pollers(self, load_handler: Callable[[str], Any]) -> None:
+        import boto3
+
+        from infra.local.pollers import QueuePoller
+
+        sqs = boto3.client("sqs")
+        pollers = [
+            # A handler module of its own per poller: each is one execution environment.
+            QueuePoller(sqs, url, load_handler("sender").lambda_handler, self.stop_event)
+            for url in self.queue_urls.values()
+        ]
+        for poller in pollers:
+            poller.start()
+
+        def stop_pollers() -> None:
+            self.stop_event.set()
+            for poller in pollers:
+                poller.join(timeout=5)
+
+        self._stoppers.append(stop_pollers)
+
+    def stop(self) -> None:
+        self.stop_event.set()
+        while self._stoppers:
+            stopper = self._stoppers.pop()
+            try:
+                stopper()
+            except Exception:
+                log.exception("stopping a part of local mode failed")
+
+    def banner(self) -> str:
+        url = f"http://127.0.0.1:{self.port}"
+        lines = [
+            "mailproxy local mode is running",
+            f"  API          {url}",
+            f"  admin token  {self.admin_token}",
+        ]
+        if self.sink_port:
+            account = {
+                "id": "sink",
+                "tenant_id": "demo",
+                "host": "127.0.0.1",
+                "port": self.sink_port,
+                "use_tls": False,
+            }
+            message = {
+                "messages": [
+                    {
+                        "id": "hello-1",
+                        "tenant_id": "demo",
+                        "account_id": "sink",
+                        "from": "app@example.com",
+                        "to": ["you@example.com"],
+                        "subject": "Hello from mailproxy",
+                        "body": "It works.",
+                    }
+                ]
+            }
+            header = f"-H 'X-API-Token: {self.admin_token}' -H 'Content-Type: application/json'"
+            lines += [
+                f"  SMTP sink    127.0.0.1:{self.sink_port}"
+                f" (received mail: GET {url}/local/sink/messages)",
+                "",
+                "Send a first message:",
+                f"  curl -s {header} -d '{json.dumps(account)}' {url}/account",
+                f"  curl -s {header} -d '{json.dumps(message)}' {url}/commands/add-messages",
+                f"  curl -s {url}/local/sink/messages",
+            ]
+        lines += ["", "Ctrl-C stops every part."]
+        return "\n".join(lines)
+
+
+def main() -> int:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    for noisy in ("botocore", "urllib3", "werkzeug", "mail.log"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+    token = os.environ.get("MAILPROXY_ADMIN_TOKEN") or secrets.token_urlsafe(24)
+    try:
+        proxy = LocalProxy(
+            port=_port_from_env(PORT_ENV, DEFAULT_PORT),
+            sink_port=_port_from_env(SINK_PORT_ENV, DEFAULT_SINK_PORT),
+            admin_token=token,
+        )
+    except StartupError as error:
+        print(f"mailproxy: {error}", file=sys.stderr)
+        return 2
+    stop = threading.Event()
+
+    def on_signal(signum: int, _frame: Any) -> None:
+        stop.set()
+
+    signal.signal(signal.SIGINT, on_signal)
+    signal.signal(signal.SIGTERM, on_signal)
+    try:
+        proxy.start()
+    except StartupError as error:
+        proxy.stop()
+        print(f"mailproxy: {error}", file=sys.stderr)
+        return 2
+    print(proxy.banner(), flush=True)
+    stop.wait()
+    print("mailproxy: stopping", file=sys.stderr, flush=True)
+    proxy.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,114 @@
+"""Local mode as a user starts it (`python -m infra.local`), in a subprocess, over HTTP."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.support.smtp_servers import free_port
+
+ROOT = Path(__file__).resolve().parents[2]
+TOKEN = "e2e-admin-token"
+
+
+@dataclass
+class LocalMode:
+    url: str
+    token: str
+    sink_port: int
+    process: subprocess.Popen[str]
+
+    def call(
+        self, method: str, path: str, body: Any = None, token: str | None = None
+    ) -> tuple[int, Any]:
+        data = json.dumps(body).encode() if body is not None else None
+        request = urllib.request.Request(self.url + path, data=data, method=method)
+        request.add_header("Content-Type", "application/json")
+        request.add_header("X-API-Token", token if token is not None else self.token)
+        try:
+            with urllib.request.urlopen(request, timeout=30) as response:
+                return response.status, json.loads(response.read() or b"null")
+        except urllib.error.HTTPError as error:
+            return error.code, json.loads(error.read() or b"null")
+
+    def wait_until(self, predicate: Any, timeout: float = 60, what: str = "condition") -> Any:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            result = predicate()
+            if result:
+                return result
+            time.sleep(0.2)
+        raise AssertionError(f"timed out waiting for {what}")
+
+
+def start_local_mode(extra_env: dict[str, str]) -> LocalMode:
+    port = free_port()
+    env = (
+        os.environ
+        | {
+            "MAILPROXY_PORT": str(port),
+            "MAILPROXY_ADMIN_TOKEN": TOKEN,
+            "PYTHONUNBUFFERED": "1",
+        }
+        | extra_env
+    )
+    for key in ("AWS_ENDPOINT_URL", "MAILPROXY_RESOURCES", "AWS_PROFILE"):
+        env.pop(key, None)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "infra.local"],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    local = LocalMode(
+        f"http://127.0.0.1:{port}", TOKEN, int(extra_env.get("MAILPROXY_SINK_PORT", "0")), process
+    )
+
+    def healthy() -> bool:
+        if process.poll() is not None:
+            output = process.stdout.read() if process.stdout else ""
+            raise AssertionError(f"local mode exited early:\n{output}")
+        try:
+            with urllib.request.urlopen(local.url + "/health", timeout=2) as response:
+                return response.status == 200
+        except OSError:
+            return False
+
+    local.wait_until(healthy, timeout=90, what="local mode to answer /health")
+    return local
+
+
+def stop_local_mode(local: LocalMode) -> tuple[int, str]:
+    local.process.send_signal(signal.SIGTERM)
+    try:
+        output, _ = local.process.communicate(timeout=30)
+    except subprocess.TimeoutExpired:
+        local.process.kill()
+        output, _ = local.process.communicate()
+        raise AssertionError(f"local mode did not stop on SIGTERM:\n{output}") from None
+    return local.process.returncode, output
+
+
+@pytest.fixture(scope="module")
+def local_mode() -> Iterator[LocalMode]:
+    """Local mode with its own SMTP sink turned off: tests bring their own servers."""
+    local = start_local_mode({"MAILPROXY_SINK_PORT": "0"})
+    try:
+        yield local
+    finally:
+        code, output = stop_local_mode(local)
+        assert code == 0, output
