@@ -94,7 +94,9 @@ class SmtpServer:
                 ok = isinstance(auth_data, LoginPassword) and (
                     auth_data.login.decode() == user and auth_data.password.decode() == password
                 )
-                return AuthResult(success=ok)
+                # handled=False: aiosmtpd then answers 535 itself; with its default
+                # (True) a failed AUTH gets no reply at all and the client hangs.
+                return AuthResult(success=ok, handled=False)
 
             server_kwargs.update(
                 authenticator=authenticate, auth_required=True, auth_require_tls=False

@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 import trustme
+from aiosmtpd.controller import Controller
 
 from mailproxy.delivery.smtp_pool import SmtpPool
 from mailproxy.domain.account import Account
@@ -15,6 +16,9 @@ from mailproxy.domain.errors import DeliveryError
 from tests.support.smtp_servers import RecordingHandler, SmtpServer, free_port
 
 SENDER = "app@acme.test"
+
+# The test servers take AUTH without TLS on purpose (the TLS cases require STARTTLS anyway).
+pytestmark = pytest.mark.filterwarnings("ignore:Requiring AUTH while not requiring TLS")
 
 
 def account(server: SmtpServer | None = None, **overrides: Any) -> Account:
@@ -61,9 +65,7 @@ def trusting(ca: trustme.CA) -> ssl.SSLContext:
     return context
 
 
-def test_one_connection_serves_several_messages(
-    pool: SmtpPool, smtp_server: SmtpServer
-) -> None:
+def test_one_connection_serves_several_messages(pool: SmtpPool, smtp_server: SmtpServer) -> None:
     # Given an account with the default ttl / When three messages are sent one after another
     for n in range(3):
         refused = pool.send(account(smtp_server), SENDER, ["user@example.test"], mail(f"n{n}"))
@@ -80,6 +82,26 @@ def test_a_ttl_of_zero_opens_a_connection_per_message(
     for n in range(2):
         pool.send(account(smtp_server, ttl=0), SENDER, ["user@example.test"], mail(f"n{n}"))
     assert len(smtp_server.handler.wait_for(2)) == 2
+    assert pool.connections_opened == 2
+
+
+def test_a_pooled_connection_the_server_dropped_is_replaced(pool: SmtpPool) -> None:
+    # Given a pooled connection to a server that has since restarted (and dropped it)
+    with SmtpServer() as first:
+        port = first.port
+        pool.send(account(first), SENDER, ["user@example.test"], mail("before"))
+    restarted = RecordingHandler()
+    controller = Controller(restarted, hostname="127.0.0.1", port=port)
+    controller.start()
+    try:
+        # When the next message is sent
+        refused = pool.send(account(port=port), SENDER, ["user@example.test"], mail("after"))
+        received = restarted.wait_for(1)
+    finally:
+        controller.stop()
+    # Then it goes out over a fresh connection, without an error
+    assert refused == {}
+    assert [r.message["Subject"] for r in received] == ["after"]
     assert pool.connections_opened == 2
 
 
@@ -108,7 +130,8 @@ def test_starttls_and_auth_with_a_trusted_certificate(
         pool.close_all()
     # Then both arrive over one authenticated TLS connection
     assert [r.message["Subject"] for r in tls_server.handler.wait_for(2)] == [
-        "secure 1", "secure 2"
+        "secure 1",
+        "secure 2",
     ]
     assert pool.connections_opened == 1
 
@@ -147,8 +170,7 @@ def test_all_recipients_refused_is_permanent_and_the_connection_stays_usable(
     )
     with SmtpServer(handler) as server:
         with pytest.raises(DeliveryError) as caught:
-            pool.send(account(server), SENDER, ["gone@example.test", "old@example.test"],
-                      mail("x"))
+            pool.send(account(server), SENDER, ["gone@example.test", "old@example.test"], mail("x"))
         # Then the failure is permanent, says who and why, with the server's code
         assert not caught.value.temporary
         assert caught.value.smtp_code == 550
@@ -164,9 +186,9 @@ def test_all_recipients_refused_is_permanent_and_the_connection_stays_usable(
 
 def test_451_at_data_is_temporary(pool: SmtpPool) -> None:
     # Given a server that answers 451 after the message data
-    with SmtpServer(RecordingHandler(data_reply="451 4.3.0 Try again later")) as server:
-        with pytest.raises(DeliveryError) as caught:
-            pool.send(account(server), SENDER, ["user@example.test"], mail("x"))
+    server = SmtpServer(RecordingHandler(data_reply="451 4.3.0 Try again later"))
+    with server, pytest.raises(DeliveryError) as caught:
+        pool.send(account(server), SENDER, ["user@example.test"], mail("x"))
     # Then the failure is temporary, with the server's code and text
     assert caught.value.temporary
     assert caught.value.smtp_code == 451
@@ -174,9 +196,9 @@ def test_451_at_data_is_temporary(pool: SmtpPool) -> None:
 
 
 def test_554_at_data_is_permanent(pool: SmtpPool) -> None:
-    with SmtpServer(RecordingHandler(data_reply="554 5.7.1 Looks like spam")) as server:
-        with pytest.raises(DeliveryError) as caught:
-            pool.send(account(server), SENDER, ["user@example.test"], mail("x"))
+    server = SmtpServer(RecordingHandler(data_reply="554 5.7.1 Looks like spam"))
+    with server, pytest.raises(DeliveryError) as caught:
+        pool.send(account(server), SENDER, ["user@example.test"], mail("x"))
     assert not caught.value.temporary
     assert caught.value.smtp_code == 554
 

@@ -18,8 +18,9 @@ MD5 = hashlib.md5(CONTENT, usedforsecurity=False).hexdigest()
 
 
 def test_inline_base64_is_decoded() -> None:
-    attachment = Attachment(filename="invoice.pdf", storage_path=f"base64:{ENCODED}",
-                            mime_type="application/pdf")
+    attachment = Attachment(
+        filename="invoice.pdf", storage_path=f"base64:{ENCODED}", mime_type="application/pdf"
+    )
     assert fetch_one(attachment) == FetchedAttachment("invoice.pdf", CONTENT, "application/pdf")
 
 
@@ -29,8 +30,9 @@ def test_explicit_base64_mode_without_prefix() -> None:
 
 
 def test_a_matching_md5_is_accepted_in_any_case() -> None:
-    attachment = Attachment(filename="a.pdf", storage_path=f"base64:{ENCODED}",
-                            content_md5=MD5.upper())
+    attachment = Attachment(
+        filename="a.pdf", storage_path=f"base64:{ENCODED}", content_md5=MD5.upper()
+    )
     assert fetch_one(attachment).content == CONTENT
 
 
@@ -38,10 +40,14 @@ def test_a_matching_md5_is_accepted_in_any_case() -> None:
     ("attachment", "detail"),
     [
         (Attachment(filename="a.pdf", storage_path="base64:not base64!"), "invalid base64"),
-        (Attachment(filename="a.pdf", storage_path=f"base64:{ENCODED}", content_md5="0" * 32),
-         "content_md5 does not match the content"),
-        (Attachment(filename="a.pdf", storage_path="https://files.test/a.pdf"),
-         "fetch mode 'http_url' is not supported yet"),
+        (
+            Attachment(filename="a.pdf", storage_path=f"base64:{ENCODED}", content_md5="0" * 32),
+            "content_md5 does not match the content",
+        ),
+        (
+            Attachment(filename="a.pdf", storage_path="https://files.test/a.pdf"),
+            "fetch mode 'http_url' is not supported yet",
+        ),
     ],
     ids=["bad base64", "md5 mismatch", "not yet supported"],
 )

@@ -61,7 +61,10 @@ def test_bcc_is_in_the_envelope_but_never_in_a_header() -> None:
     # Given a bcc recipient / When built / Then it is an envelope recipient with no Bcc header
     envelope = build_envelope("acme", msg(cc="c@example.test", bcc="hidden@example.test"), [], NOW)
     assert envelope.recipients == [
-        "a@example.test", "b@example.test", "c@example.test", "hidden@example.test"
+        "a@example.test",
+        "b@example.test",
+        "c@example.test",
+        "hidden@example.test",
     ]
     assert parsed(envelope)["Bcc"] is None
     assert b"hidden@example.test" not in envelope.data
@@ -96,8 +99,9 @@ def test_unicode_subject_and_body_survive() -> None:
 
 def test_custom_headers_are_added() -> None:
     mime = parsed(
-        build_envelope("acme", msg(headers={"X-Campaign": "spring", "List-Unsubscribe": "<u>"}),
-                       [], NOW)
+        build_envelope(
+            "acme", msg(headers={"X-Campaign": "spring", "List-Unsubscribe": "<u>"}), [], NOW
+        )
     )
     assert mime["X-Campaign"] == "spring"
     assert mime["List-Unsubscribe"] == "<u>"
@@ -147,10 +151,14 @@ def test_attachments_keep_their_content_under_the_delivered_name() -> None:
     parts = list(mime.iter_attachments())
     assert [p.get_filename() for p in parts] == ["report.pdf", "data.bin-x", "notes"]
     assert [p.get_content_type() for p in parts] == [
-        "application/pdf", "application/octet-stream", "text/plain"
+        "application/pdf",
+        "application/octet-stream",
+        "text/plain",
     ]
     assert [p.get_payload(decode=True) for p in parts] == [
-        b"%PDF-1.4 fake", b"\x00\x01\x02", b"plain notes"
+        b"%PDF-1.4 fake",
+        b"\x00\x01\x02",
+        b"plain notes",
     ]
     body = mime.get_body(("plain",))
     assert body is not None

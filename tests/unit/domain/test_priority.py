@@ -30,8 +30,13 @@ def test_a_number_in_range_is_that_level(given: int | str, expected: int) -> Non
 
 @pytest.mark.parametrize(
     ("given", "expected"),
-    [(7, Priority.LOW), (4, Priority.LOW), (-2, Priority.IMMEDIATE), ("-2", Priority.IMMEDIATE),
-     ("99", Priority.LOW)],
+    [
+        (7, Priority.LOW),
+        (4, Priority.LOW),
+        (-2, Priority.IMMEDIATE),
+        ("-2", Priority.IMMEDIATE),
+        ("99", Priority.LOW),
+    ],
 )
 def test_a_number_out_of_range_is_clamped(given: int | str, expected: Priority) -> None:
     # Given a number outside 0..3 / When parsed / Then it is clamped, not refused

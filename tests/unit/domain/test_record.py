@@ -51,7 +51,9 @@ def test_a_sent_record_has_sent_ts_as_whole_seconds() -> None:
 def test_error_is_shown_only_when_the_message_failed() -> None:
     # Given a message waiting for a retry, with the last error kept / When shown
     deferred = replace(
-        PENDING, status=MessageStatus.DEFERRED, deferred_ts=CREATED + 60,
+        PENDING,
+        status=MessageStatus.DEFERRED,
+        deferred_ts=CREATED + 60,
         error="Message refused: later (SMTP 451)",
     )
     record = deferred.to_api({})
@@ -86,8 +88,13 @@ def test_events_leave_nulls_out() -> None:
     # Given an unreported sent event without metadata and a deferred one with metadata
     sent = MessageEvent("e1", "m1", EventType.SENT, CREATED + 0.9)
     deferred = MessageEvent(
-        "e2", "m1", EventType.DEFERRED, CREATED, description="later (SMTP 451)",
-        metadata={"retry": 1}, reported_ts=CREATED + 3,
+        "e2",
+        "m1",
+        EventType.DEFERRED,
+        CREATED,
+        description="later (SMTP 451)",
+        metadata={"retry": 1},
+        reported_ts=CREATED + 3,
     )
     record = PENDING.to_api({}, history=[deferred, sent])
     assert record["history"] == [

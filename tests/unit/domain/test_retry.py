@@ -18,8 +18,9 @@ NOW = 1_700_000_000.0
 
 def test_a_permanent_failure_fails_at_once_with_the_smtp_code() -> None:
     # Given a 550 refusal / When decided / Then the message fails, whatever retries are left
-    error = DeliveryError("All recipients refused (a@x.test): No such user", temporary=False,
-                          smtp_code=550)
+    error = DeliveryError(
+        "All recipients refused (a@x.test): No such user", temporary=False, smtp_code=550
+    )
     decision = after_failure(error, retries_done=0, now=NOW)
     assert decision == Fail("All recipients refused (a@x.test): No such user (SMTP 550)")
     assert isinstance(decision, Fail)
@@ -59,8 +60,8 @@ def test_the_schedule_is_data() -> None:
 
 
 @pytest.mark.parametrize(
-    ("code", "temporary"), [(421, True), (450, True), (499, True), (500, False), (550, False),
-                            (554, False), (250, False)]
+    ("code", "temporary"),
+    [(421, True), (450, True), (499, True), (500, False), (550, False), (554, False), (250, False)],
 )
 def test_4xx_replies_are_temporary(code: int, temporary: bool) -> None:
     assert is_temporary_reply(code) is temporary

@@ -53,8 +53,8 @@ def test_the_queue_delay_is_capped_at_15_minutes() -> None:
 
 
 @pytest.mark.parametrize(
-    ("due_ts", "delay"), [(None, 0), (NOW - 1, 0), (NOW, 0), (NOW + 0.2, 1), (NOW + 900, 900),
-                          (NOW + 901, 900)]
+    ("due_ts", "delay"),
+    [(None, 0), (NOW - 1, 0), (NOW, 0), (NOW + 0.2, 1), (NOW + 900, 900), (NOW + 901, 900)],
 )
 def test_queue_delay(due_ts: float | None, delay: int) -> None:
     assert queue_delay(due_ts, NOW) == delay
