@@ -15,6 +15,7 @@ from mailproxy.domain.priority import Priority
 
 __all__ = [
     "BUCKETS",
+    "KEYS",
     "QUEUES",
     "RESOURCES_ENV",
     "TABLES",
@@ -67,7 +68,12 @@ class QueueSpec:
 
 
 TABLES: dict[str, TableSpec] = {
-    "tenants": TableSpec("tenants", partition_key="id"),
+    "tenants": TableSpec(
+        "tenants",
+        partition_key="id",
+        # Sparse: only tenants holding an API key; a tenant token is found by its hash.
+        indexes=(IndexSpec("by-api-key-hash", partition_key="api_key_hash"),),
+    ),
     "accounts": TableSpec(
         "accounts",
         partition_key="tenant_id",
@@ -95,13 +101,20 @@ QUEUES: dict[Priority, QueueSpec] = {
 
 BUCKETS: dict[str, str] = {"payloads": "payloads"}
 
+# KMS keys, by role: "secrets" encrypts SMTP passwords and tenants' client credentials.
+KEYS: dict[str, str] = {"secrets": "secrets"}
+
 
 def resource_names(
-    prefix: str, queue_urls: dict[Priority, str], bucket_names: dict[str, str]
+    prefix: str,
+    queue_urls: dict[Priority, str],
+    bucket_names: dict[str, str],
+    key_ids: dict[str, str],
 ) -> ResourceNames:
     """The runtime's view of the resources, once they exist under `prefix`."""
     return ResourceNames(
         tables={key: spec.physical_name(prefix) for key, spec in TABLES.items()},
         queues={priority.label: url for priority, url in queue_urls.items()},
         buckets=dict(bucket_names),
+        keys=dict(key_ids),
     )

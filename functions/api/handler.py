@@ -13,17 +13,47 @@ from aws_lambda_powertools import Logger
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response, content_types
 from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
 from aws_lambda_powertools.event_handler.openapi.params import Query
+from aws_lambda_powertools.event_handler.openapi.types import OpenAPIResponse
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from mailproxy import auth, runtime
 from mailproxy.domain.account import Account
-from mailproxy.domain.errors import BadRequest, InvalidRequest
+from mailproxy.domain.commands import CleanupRequest, DeleteMessagesRequest, ErrorBody
+from mailproxy.domain.errors import BadRequest, InvalidRequest, NotFound, PayloadTooLarge
 from mailproxy.domain.message import AddMessagesRequest
+from mailproxy.domain.tenant import TenantIn, TenantUpdate
 from mailproxy.queueing import new_ticket
-from mailproxy.service import accounts, listing, submission
+from mailproxy.service import (
+    accounts,
+    housekeeping,
+    listing,
+    submission,
+    suspension,
+    tenants,
+)
 
 logger = Logger(service="mailproxy-api")
 app = APIGatewayHttpResolver(enable_validation=True)
+app.enable_swagger(
+    path="/docs",
+    title="mailproxy",
+    description="A serverless email proxy speaking the HTTP API of genro-mail-proxy 0.6.",
+)
+
+OK = {"ok": True}
+
+
+def _error(description: str) -> OpenAPIResponse:
+    return {"description": description, "content": {"application/json": {"model": ErrorBody}}}
+
+
+ERRORS: dict[int, OpenAPIResponse] = {
+    400: _error("The request cannot be carried out"),
+    401: _error("Invalid or missing API token, or a token of another tenant"),
+    403: _error("Admin token required"),
+    404: _error("Not found"),
+    413: _error("Over a size limit"),
+}
 
 
 def _json(status: int, body: Any) -> Response:
@@ -32,13 +62,21 @@ def _json(status: int, body: Any) -> Response:
 
 def caller() -> auth.Principal:
     return auth.authenticate(
-        app.current_event.headers.get(auth.TOKEN_HEADER), runtime.admin_token()
+        app.current_event.headers.get(auth.TOKEN_HEADER),
+        runtime.admin_token(),
+        runtime.tenant_keys().tenant_for_key,
+        time.time(),
     )
 
 
 @app.exception_handler(auth.Unauthorized)
 def _unauthorized(error: auth.Unauthorized) -> Response:
     return _json(401, {"detail": error.detail})
+
+
+@app.exception_handler(auth.Forbidden)
+def _forbidden(error: auth.Forbidden) -> Response:
+    return _json(403, {"detail": error.detail})
 
 
 @app.exception_handler(RequestValidationError)
@@ -69,48 +107,156 @@ def _bad_request(error: BadRequest) -> Response:
     return _json(400, {"detail": error.detail})
 
 
+@app.exception_handler(NotFound)
+def _missing(error: NotFound) -> Response:
+    return _json(404, {"detail": error.detail})
+
+
+@app.exception_handler(PayloadTooLarge)
+def _too_large(error: PayloadTooLarge) -> Response:
+    return _json(413, {"detail": error.detail})
+
+
 @app.not_found
 def _not_found(_: Exception) -> Response:
     return _json(404, {"detail": "Not Found"})
 
 
-@app.get("/health")
+# -- service ----------------------------------------------------------------------------------
+
+
+@app.get("/health", summary="Liveness, no token needed")
 def health() -> dict[str, str]:
     return {"status": "ok"}
 
 
-@app.get("/status")
+@app.get("/openapi.json", include_in_schema=False)
+# No return annotation: Powertools would try to build a schema for `Response` itself.
+def openapi():
+    return Response(
+        status_code=200,
+        content_type=content_types.APPLICATION_JSON,
+        body=app.get_openapi_json_schema(
+            title="mailproxy",
+            description="A serverless email proxy speaking the HTTP API of genro-mail-proxy 0.6.",
+        ),
+    )
+
+
+@app.get("/status", summary="Token check and service state", responses=ERRORS)
 def status() -> dict[str, Any]:
     caller()
     return {"ok": True, "active": True}
 
 
-@app.post("/commands/run-now")
+@app.post("/commands/run-now", summary="Wake scheduling and delivery reports now", responses=ERRORS)
 def run_now() -> dict[str, Any]:
     caller()
-    return {"ok": True}
+    return OK
 
 
-@app.post("/account")
+# -- tenants ----------------------------------------------------------------------------------
+
+
+@app.post("/tenant", summary="Create or replace a tenant (admin)", responses=ERRORS)
+def post_tenant(tenant: TenantIn) -> dict[str, Any]:
+    key = tenants.put_tenant(
+        tenant, caller(), runtime.store(), runtime.secret_box(), runtime.url_policy(), time.time
+    )
+    return {"ok": True, "api_key": key} if key else OK
+
+
+@app.get("/tenants", summary="List tenants (admin)", responses=ERRORS)
+def get_tenants(active_only: Annotated[bool, Query()] = False) -> dict[str, Any]:
+    return {"ok": True, "tenants": tenants.list_tenants(caller(), runtime.store(), active_only)}
+
+
+@app.get("/tenants/sync-status", summary="Delivery report sync state (admin)", responses=ERRORS)
+def get_sync_status() -> dict[str, Any]:
+    return {"ok": True} | tenants.sync_status(caller(), runtime.store(), time.time)
+
+
+@app.get("/tenant/<tenant_id>", summary="Read a tenant", responses=ERRORS)
+def get_tenant(tenant_id: str) -> dict[str, Any]:
+    return tenants.get_tenant(tenant_id, caller(), runtime.store())
+
+
+@app.put("/tenant/<tenant_id>", summary="Change some fields of a tenant", responses=ERRORS)
+def put_tenant(tenant_id: str, update: TenantUpdate) -> dict[str, Any]:
+    tenants.update_tenant(
+        tenant_id,
+        update,
+        caller(),
+        runtime.store(),
+        runtime.secret_box(),
+        runtime.url_policy(),
+        time.time,
+    )
+    return OK
+
+
+@app.delete(
+    "/tenant/<tenant_id>", summary="Delete a tenant and all it owns (admin)", responses=ERRORS
+)
+def delete_tenant(tenant_id: str) -> dict[str, Any]:
+    tenants.delete_tenant(tenant_id, caller(), runtime.store())
+    return OK
+
+
+@app.post("/tenant/<tenant_id>/api-key", summary="Issue a new API key (admin)", responses=ERRORS)
+def rotate_key(tenant_id: str) -> dict[str, Any]:
+    return {
+        "ok": True,
+        "api_key": tenants.rotate_api_key(tenant_id, caller(), runtime.store(), time.time),
+    }
+
+
+@app.delete("/tenant/<tenant_id>/api-key", summary="Revoke the API key (admin)", responses=ERRORS)
+def revoke_key(tenant_id: str) -> dict[str, Any]:
+    tenants.revoke_api_key(tenant_id, caller(), runtime.store(), time.time)
+    return OK
+
+
+# -- accounts ---------------------------------------------------------------------------------
+
+
+@app.post("/account", summary="Create or replace an SMTP account", responses=ERRORS)
 def post_account(account: Account) -> dict[str, Any]:
-    accounts.save_account(account, caller(), runtime.store(), time.time)
-    return {"ok": True}
+    accounts.save_account(account, caller(), runtime.store(), runtime.secret_box(), time.time)
+    return OK
 
 
-@app.get("/accounts")
+@app.get("/accounts", summary="List SMTP accounts (never a password)", responses=ERRORS)
 def get_accounts(tenant_id: Annotated[str | None, Query()] = None) -> dict[str, Any]:
     return {"ok": True, "accounts": accounts.list_accounts(caller(), tenant_id, runtime.store())}
 
 
-@app.post("/commands/add-messages")
+@app.delete("/account/<account_id>", summary="Delete an SMTP account", responses=ERRORS)
+def delete_account(
+    account_id: str, tenant_id: Annotated[str | None, Query()] = None
+) -> dict[str, Any]:
+    accounts.delete_account(account_id, caller(), tenant_id, runtime.store())
+    return OK
+
+
+# -- messages ---------------------------------------------------------------------------------
+
+
+@app.post("/commands/add-messages", summary="Queue messages for delivery", responses=ERRORS)
 def add_messages(request: AddMessagesRequest) -> dict[str, Any]:
     result = submission.add_messages(
-        request, caller(), runtime.store(), runtime.queues(), time.time, new_ticket
+        request,
+        caller(),
+        runtime.store(),
+        runtime.queues(),
+        time.time,
+        new_ticket,
+        runtime.submission_policy(),
     )
     return {"ok": True, "queued": result.queued, "rejected": result.rejected}
 
 
-@app.get("/messages")
+@app.get("/messages", summary="List messages, oldest first", responses=ERRORS)
 def get_messages(
     tenant_id: Annotated[str | None, Query()] = None,
     active_only: Annotated[bool, Query()] = False,
@@ -126,6 +272,59 @@ def get_messages(
         limit=limit,
     )
     return {"ok": True, "messages": messages}
+
+
+@app.post("/commands/delete-messages", summary="Remove messages not yet sent", responses=ERRORS)
+def delete_messages(
+    request: DeleteMessagesRequest, tenant_id: Annotated[str | None, Query()] = None
+) -> dict[str, Any]:
+    result = housekeeping.delete_messages(
+        request.ids, caller(), tenant_id, runtime.store(), time.time
+    )
+    return {
+        "ok": True,
+        "removed": result.removed,
+        "not_found": result.not_found,
+        "unauthorized": result.unauthorized,
+    }
+
+
+@app.post(
+    "/commands/cleanup-messages",
+    summary="Remove finished, fully reported messages",
+    responses=ERRORS,
+)
+def cleanup_messages(
+    request: CleanupRequest | None = None, tenant_id: Annotated[str | None, Query()] = None
+) -> dict[str, Any]:
+    removed = housekeeping.cleanup_messages(
+        caller(),
+        tenant_id,
+        request.older_than_seconds if request else None,
+        runtime.store(),
+        time.time,
+    )
+    return {"ok": True, "removed": removed}
+
+
+@app.post("/commands/suspend", summary="Hold a tenant's sending (or one batch)", responses=ERRORS)
+def suspend(
+    tenant_id: Annotated[str | None, Query()] = None,
+    batch_code: Annotated[str | None, Query(max_length=64)] = None,
+) -> dict[str, Any]:
+    return {"ok": True} | suspension.change_suspension(
+        "suspend", caller(), tenant_id, batch_code, runtime.store(), time.time
+    )
+
+
+@app.post("/commands/activate", summary="Release held sending", responses=ERRORS)
+def activate(
+    tenant_id: Annotated[str | None, Query()] = None,
+    batch_code: Annotated[str | None, Query(max_length=64)] = None,
+) -> dict[str, Any]:
+    return {"ok": True} | suspension.change_suspension(
+        "activate", caller(), tenant_id, batch_code, runtime.store(), time.time
+    )
 
 
 @logger.inject_lambda_context(clear_state=True)

@@ -36,6 +36,7 @@ def _context() -> DeliveryContext:
         clock=time.time,
         lease_seconds=current_settings().lease_seconds,
         new_ticket=new_ticket,
+        secrets=runtime.secret_box(),
     )
 
 

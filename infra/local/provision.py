@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from infra.resources import BUCKETS, QUEUES, TABLES, TableSpec, resource_names
+from infra.resources import BUCKETS, KEYS, QUEUES, TABLES, TableSpec, resource_names
 from mailproxy.config import ResourceNames
 
 
@@ -43,7 +43,7 @@ def _table_definition(name: str, spec: TableSpec) -> dict[str, Any]:
 
 
 def provision(session: Any, prefix: str = "mailproxy") -> ResourceNames:
-    """Create every table, queue (with its dead-letter queue) and bucket; idempotent."""
+    """Create every table, queue (with its dead-letter queue), bucket and key; idempotent."""
     dynamodb = session.client("dynamodb")
     sqs = session.client("sqs")
     s3 = session.client("s3")
@@ -77,4 +77,15 @@ def provision(session: Any, prefix: str = "mailproxy") -> ResourceNames:
         name = f"{prefix}-{logical}"
         s3.create_bucket(Bucket=name)
         buckets[key] = name
-    return resource_names(prefix, queue_urls, buckets)
+    kms = session.client("kms")
+    keys = {}
+    for role, logical in KEYS.items():
+        alias = f"alias/{prefix}-{logical}"
+        known = {a["AliasName"]: a.get("TargetKeyId") for a in kms.list_aliases()["Aliases"]}
+        if known.get(alias):
+            keys[role] = str(known[alias])
+            continue
+        key_id = kms.create_key(Description=f"{prefix} {logical}")["KeyMetadata"]["KeyId"]
+        kms.create_alias(AliasName=alias, TargetKeyId=key_id)
+        keys[role] = key_id
+    return resource_names(prefix, queue_urls, buckets, keys)

@@ -90,6 +90,8 @@ class LocalProxy:
         )
         os.environ.pop("AWS_PROFILE", None)
         os.environ.setdefault("POWERTOOLS_LOG_LEVEL", "WARNING")
+        # The user's own servers (sync endpoint, attachment server) are on this machine.
+        os.environ.setdefault("MAILPROXY_ALLOW_LOOPBACK_URLS", "1")
         import boto3
 
         from infra.local.provision import provision

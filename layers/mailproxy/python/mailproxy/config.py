@@ -16,6 +16,9 @@ RESOURCES_ENV = "MAILPROXY_RESOURCES"
 ADMIN_TOKEN_ENV = "MAILPROXY_ADMIN_TOKEN"  # noqa: S105 (a variable name)
 ADMIN_TOKEN_SECRET_ENV = "MAILPROXY_ADMIN_TOKEN_SECRET_ARN"  # noqa: S105
 LEASE_SECONDS_ENV = "MAILPROXY_LEASE_SECONDS"
+ALLOW_LOOPBACK_URLS_ENV = "MAILPROXY_ALLOW_LOOPBACK_URLS"
+ALLOW_PRIVATE_URLS_ENV = "MAILPROXY_ALLOW_PRIVATE_URLS"
+S3_ATTACHMENT_BUCKETS_ENV = "MAILPROXY_S3_ATTACHMENT_BUCKETS"
 
 
 class ConfigurationError(RuntimeError):
@@ -27,10 +30,16 @@ class ResourceNames:
     tables: dict[str, str] = field(default_factory=dict)
     queues: dict[str, str] = field(default_factory=dict)
     buckets: dict[str, str] = field(default_factory=dict)
+    keys: dict[str, str] = field(default_factory=dict)
 
     def to_json(self) -> str:
         return json.dumps(
-            {"tables": self.tables, "queues": self.queues, "buckets": self.buckets},
+            {
+                "tables": self.tables,
+                "queues": self.queues,
+                "buckets": self.buckets,
+                "keys": self.keys,
+            },
             sort_keys=True,
         )
 
@@ -41,6 +50,7 @@ class ResourceNames:
             tables=dict(raw.get("tables", {})),
             queues=dict(raw.get("queues", {})),
             buckets=dict(raw.get("buckets", {})),
+            keys=dict(raw.get("keys", {})),
         )
 
     def table(self, logical_name: str) -> str:
@@ -48,6 +58,12 @@ class ResourceNames:
             return self.tables[logical_name]
         except KeyError:
             raise ConfigurationError(f"no table {logical_name!r} in {RESOURCES_ENV}") from None
+
+    def key_id(self, role: str) -> str:
+        try:
+            return self.keys[role]
+        except KeyError:
+            raise ConfigurationError(f"no KMS key {role!r} in {RESOURCES_ENV}") from None
 
     def queue_url(self, priority_label: str) -> str:
         try:
@@ -64,6 +80,12 @@ class Settings:
     admin_token_secret_arn: str | None
     # How long a sender owns a claimed message; matches the queues' visibility timeout.
     lease_seconds: int
+    # Tenant-controlled URLs may reach these only when a deployment says so (local mode does
+    # for loopback, where the user's own servers are).
+    allow_loopback_urls: bool = False
+    allow_private_urls: bool = False
+    # Buckets from which s3:// attachments may be read; none unless configured.
+    s3_attachment_buckets: frozenset[str] = frozenset()
 
 
 def settings_from(environ: dict[str, str] | os._Environ[str]) -> Settings:
@@ -75,7 +97,18 @@ def settings_from(environ: dict[str, str] | os._Environ[str]) -> Settings:
         admin_token=environ.get(ADMIN_TOKEN_ENV) or None,
         admin_token_secret_arn=environ.get(ADMIN_TOKEN_SECRET_ENV) or None,
         lease_seconds=int(environ.get(LEASE_SECONDS_ENV, "360")),
+        allow_loopback_urls=_flag(environ.get(ALLOW_LOOPBACK_URLS_ENV)),
+        allow_private_urls=_flag(environ.get(ALLOW_PRIVATE_URLS_ENV)),
+        s3_attachment_buckets=frozenset(
+            name.strip()
+            for name in environ.get(S3_ATTACHMENT_BUCKETS_ENV, "").split(",")
+            if name.strip()
+        ),
     )
+
+
+def _flag(value: str | None) -> bool:
+    return (value or "").strip().lower() in {"1", "true", "yes", "on"}
 
 
 @lru_cache(maxsize=1)

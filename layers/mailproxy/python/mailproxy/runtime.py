@@ -14,7 +14,11 @@ from mailproxy.config import current_settings
 
 if TYPE_CHECKING:
     from mailproxy.delivery.smtp_pool import SmtpPool
+    from mailproxy.outbound_http import UrlPolicy
     from mailproxy.queueing import SqsQueues
+    from mailproxy.secret_box import SecretBox
+    from mailproxy.service.access import TenantKeys
+    from mailproxy.service.submission import SubmissionPolicy
     from mailproxy.store.dynamo import Store
 
 # The store (pynamodb, botocore) and the SMTP pool are imported where first built: a
@@ -55,7 +59,54 @@ def admin_token() -> str | None:
     return None
 
 
+@lru_cache(maxsize=1)
+def secret_box() -> SecretBox:
+    from mailproxy.secret_box import SecretBox
+
+    return SecretBox(aws.client("kms"), current_settings().resources.key_id("secrets"))
+
+
+@lru_cache(maxsize=1)
+def tenant_keys() -> TenantKeys:
+    import time
+
+    from mailproxy.service.access import TenantKeys
+
+    return TenantKeys(store(), time.monotonic)
+
+
+@lru_cache(maxsize=1)
+def url_policy() -> UrlPolicy:
+    from mailproxy.outbound_http import UrlPolicy
+
+    settings = current_settings()
+    return UrlPolicy(
+        allow_loopback=settings.allow_loopback_urls, allow_private=settings.allow_private_urls
+    )
+
+
+@lru_cache(maxsize=1)
+def submission_policy() -> SubmissionPolicy:
+    from mailproxy.service.submission import SubmissionPolicy
+
+    return SubmissionPolicy(url_policy(), current_settings().s3_attachment_buckets)
+
+
+_CACHED = (
+    store,
+    queues,
+    smtp_pool,
+    admin_token,
+    secret_box,
+    tenant_keys,
+    url_policy,
+    submission_policy,
+    current_settings,
+    aws.client,
+)
+
+
 def reset() -> None:
     """Forget everything built so far (tests and local mode point at new resources)."""
-    for cached in (store, queues, smtp_pool, admin_token, current_settings, aws.client):
+    for cached in _CACHED:
         cached.cache_clear()

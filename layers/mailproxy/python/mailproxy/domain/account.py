@@ -56,6 +56,7 @@ class Account(BaseModel):
 
 @dataclass(frozen=True)
 class StoredAccount:
-    account: Account
+    account: Account  # without its password
     created_at: float
     updated_at: float
+    sealed_password: str | None = None

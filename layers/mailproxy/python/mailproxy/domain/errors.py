@@ -23,6 +23,22 @@ class InvalidRequest(Exception):
         self.problems = tuple(problems)
 
 
+class NotFound(Exception):
+    """The thing the request names does not exist (404)."""
+
+    def __init__(self, detail: str) -> None:
+        super().__init__(detail)
+        self.detail = detail
+
+
+class PayloadTooLarge(Exception):
+    """The request or one of its messages is over a documented size limit (413)."""
+
+    def __init__(self, detail: str) -> None:
+        super().__init__(detail)
+        self.detail = detail
+
+
 class BadRequest(Exception):
     """A well-formed request that cannot be carried out (400)."""
 

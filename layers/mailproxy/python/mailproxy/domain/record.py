@@ -72,7 +72,7 @@ class MessageState:
     def to_api(
         self, payload: dict[str, Any] | None, history: list[MessageEvent] | None = None
     ) -> dict[str, Any]:
-        record = {
+        record: dict[str, Any] = {
             "pk": self.pk,
             "id": self.id,
             "tenant_id": self.tenant_id,

@@ -1,32 +1,50 @@
-"""POST /account and GET /accounts."""
+"""SMTP accounts: create or replace, list, delete. Passwords are sealed before storage."""
 
 from __future__ import annotations
 
 from typing import Any, Protocol
 
-from mailproxy.auth import Principal
+from mailproxy.auth import Principal, scoped_tenant
 from mailproxy.domain.account import Account, StoredAccount
 from mailproxy.domain.clock import Clock
-from mailproxy.domain.errors import FieldProblem, InvalidRequest
+from mailproxy.domain.errors import BadRequest, FieldProblem, InvalidRequest
 from mailproxy.domain.record import iso_utc
+from mailproxy.secret_box import account_context
 
 
 class AccountStore(Protocol):
-    def put_account(self, account: Account, now: float) -> None: ...
+    def put_account(
+        self, account: Account, sealed_password: str | None, keep_password: bool, now: float
+    ) -> None: ...
     def list_accounts(self, tenant_id: str | None) -> list[StoredAccount]: ...
+    def delete_account(self, tenant_id: str, account_id: str) -> bool: ...
 
 
-def scoped_tenant(caller: Principal, tenant_id: str | None) -> str | None:
-    """The tenant a request is about: the one asked for, else the caller's own (None: every
-    tenant, for the admin)."""
-    return tenant_id if tenant_id is not None else caller.tenant_id
+class Sealer(Protocol):
+    def seal(self, plaintext: str, context: dict[str, str]) -> str: ...
 
 
-def save_account(account: Account, caller: Principal, store: AccountStore, clock: Clock) -> None:
-    tenant_id = scoped_tenant(caller, account.tenant_id)
-    if tenant_id is None:
-        raise InvalidRequest([FieldProblem(("body", "tenant_id"), "Field required", "missing")])
-    store.put_account(account.model_copy(update={"tenant_id": tenant_id}), clock())
+def _required_tenant(caller: Principal, tenant_id: str | None, loc: tuple[str, ...]) -> str:
+    scoped = scoped_tenant(caller, tenant_id)
+    if scoped is None:
+        raise InvalidRequest([FieldProblem(loc, "Field required", "missing")])
+    return scoped
+
+
+def save_account(
+    account: Account, caller: Principal, store: AccountStore, sealer: Sealer, clock: Clock
+) -> None:
+    """Upsert on (tenant_id, id). A password left out keeps the stored one; an empty
+    password removes it."""
+    tenant_id = _required_tenant(caller, account.tenant_id, ("body", "tenant_id"))
+    password = account.password
+    sealed = sealer.seal(password, account_context(tenant_id, account.id)) if password else None
+    store.put_account(
+        account.model_copy(update={"tenant_id": tenant_id, "password": None}),
+        sealed,
+        keep_password=password is None,
+        now=clock(),
+    )
 
 
 def list_accounts(
@@ -37,3 +55,11 @@ def list_accounts(
         | {"created_at": iso_utc(stored.created_at), "updated_at": iso_utc(stored.updated_at)}
         for stored in store.list_accounts(scoped_tenant(caller, tenant_id))
     ]
+
+
+def delete_account(
+    account_id: str, caller: Principal, tenant_id: str | None, store: AccountStore
+) -> None:
+    scoped = _required_tenant(caller, tenant_id, ("query", "tenant_id"))
+    if not store.delete_account(scoped, account_id):
+        raise BadRequest(f"Account '{account_id}' not found for tenant '{scoped}'")

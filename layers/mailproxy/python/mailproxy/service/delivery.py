@@ -11,7 +11,7 @@ from pydantic import ValidationError
 
 from mailproxy.delivery.attachments import fetch_all
 from mailproxy.delivery.mime import build_envelope
-from mailproxy.domain.account import Account
+from mailproxy.domain.account import Account, StoredAccount
 from mailproxy.domain.clock import Clock
 from mailproxy.domain.errors import DeliveryError, StaleWrite
 from mailproxy.domain.message import Message
@@ -20,6 +20,7 @@ from mailproxy.domain.retry import Fail, after_failure
 from mailproxy.domain.status import EventType, MessageStatus
 from mailproxy.domain.submission import queue_delay
 from mailproxy.queueing import Enqueue, Reference
+from mailproxy.secret_box import account_context
 
 
 class DeliveryStore(Protocol):
@@ -28,7 +29,7 @@ class DeliveryStore(Protocol):
     ) -> MessageState | None: ...
     def get_state(self, tenant_id: str, message_id: str) -> MessageState | None: ...
     def get_payload(self, tenant_id: str, message_id: str) -> dict[str, Any] | None: ...
-    def get_account(self, tenant_id: str, account_id: str) -> Account | None: ...
+    def get_account(self, tenant_id: str, account_id: str) -> StoredAccount | None: ...
     def hand_on(
         self, tenant_id: str, message_id: str, old_ticket: str, new_ticket: str
     ) -> bool: ...
@@ -56,6 +57,10 @@ class Queues(Protocol):
     def send(self, items: list[Enqueue]) -> None: ...
 
 
+class Opener(Protocol):
+    def open(self, sealed: str, context: dict[str, str]) -> str: ...
+
+
 class Outcome(StrEnum):
     SENT = "sent"
     FAILED = "error"
@@ -73,6 +78,7 @@ class DeliveryContext:
     clock: Clock
     lease_seconds: int
     new_ticket: Callable[[], str]
+    secrets: Opener
 
 
 def deliver(reference: Reference, ctx: DeliveryContext) -> Outcome:
@@ -136,14 +142,20 @@ def _prepare(claimed: MessageState, ctx: DeliveryContext) -> tuple[Account, Any]
         message = Message.model_validate(payload)
     except ValidationError as error:
         raise DeliveryError(f"Stored message is invalid: {error}", temporary=False) from error
-    account = (
+    stored = (
         ctx.store.get_account(claimed.tenant_id, claimed.account_id) if claimed.account_id else None
     )
-    if account is None:
+    if stored is None:
         raise DeliveryError(
             f"Account '{claimed.account_id}' not found for tenant '{claimed.tenant_id}'",
             temporary=False,
         )
+    account = stored.account
+    if stored.sealed_password:
+        password = ctx.secrets.open(
+            stored.sealed_password, account_context(claimed.tenant_id, account.id)
+        )
+        account = account.model_copy(update={"password": password})
     attachments = fetch_all(message.attachments or [])
     return account, build_envelope(claimed.tenant_id, message, attachments, ctx.clock())
 

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from typing import Any, Protocol
 
-from mailproxy.auth import Principal
+from mailproxy.auth import Principal, scoped_tenant
 from mailproxy.domain.record import MessageEvent, MessageState
-from mailproxy.service.accounts import scoped_tenant
 
 
 class ListingStore(Protocol):

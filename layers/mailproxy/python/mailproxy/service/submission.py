@@ -2,24 +2,44 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from mailproxy.auth import Principal
-from mailproxy.domain.account import Account
+from mailproxy.auth import WRONG_TENANT, Principal, Unauthorized
+from mailproxy.domain.account import StoredAccount
 from mailproxy.domain.clock import Clock
-from mailproxy.domain.errors import BadRequest, FieldProblem, InvalidRequest, StaleWrite
+from mailproxy.domain.errors import (
+    BadRequest,
+    FieldProblem,
+    InvalidRequest,
+    PayloadTooLarge,
+    StaleWrite,
+)
 from mailproxy.domain.message import MAX_MESSAGES_PER_REQUEST, AddMessagesRequest, Message
 from mailproxy.domain.priority import DEFAULT_PRIORITY, Priority
 from mailproxy.domain.record import MessageEvent, MessageState, event_id_for
 from mailproxy.domain.status import EventType, MessageStatus
 from mailproxy.domain.submission import Accept, QueuedState, Reject, plan_submission
+from mailproxy.outbound_http import UrlPolicy, url_problem
 from mailproxy.queueing import Enqueue, Reference
+
+# A stored payload must fit in one DynamoDB item (400 KB) with room for its keys; larger
+# messages need the S3 payload store of the delivery engine.
+MAX_STORED_PAYLOAD_BYTES = 350 * 1024
+
+
+@dataclass(frozen=True)
+class SubmissionPolicy:
+    """What this deployment allows in tenant-supplied attachment locations."""
+
+    url_policy: UrlPolicy = field(default_factory=UrlPolicy)
+    s3_buckets: frozenset[str] = frozenset()
 
 
 class SubmissionStore(Protocol):
-    def get_account(self, tenant_id: str, account_id: str) -> Account | None: ...
+    def get_account(self, tenant_id: str, account_id: str) -> StoredAccount | None: ...
     def tenants_with_account(self, account_id: str) -> list[str]: ...
     def get_states(self, tenant_id: str, ids: list[str]) -> dict[str, MessageState]: ...
     def save_submission(
@@ -51,12 +71,15 @@ def add_messages(
     queues: Queues,
     clock: Clock,
     new_ticket: Callable[[], str],
+    policy: SubmissionPolicy,
 ) -> SubmissionResult:
     """Accept what can be accepted; BadRequest when nothing could be queued."""
     if len(request.messages) > MAX_MESSAGES_PER_REQUEST:
         raise BadRequest(
             f"Too many messages: {len(request.messages)} (at most {MAX_MESSAGES_PER_REQUEST})"
         )
+    _check_attachment_sources(request.messages, policy)
+    _check_sizes(request.messages)
     default_priority = (
         Priority.parse(request.default_priority)
         if request.default_priority is not None
@@ -205,8 +228,40 @@ def _resolve_tenants(
                 continue
             tenant_id = owners[0]
         if caller.tenant_id is not None and tenant_id != caller.tenant_id:
-            problems.append(FieldProblem(loc, "Token not authorized for this tenant"))
+            raise Unauthorized(WRONG_TENANT)
         tenants.append(tenant_id)
     if problems:
         raise InvalidRequest(problems)
     return tenants
+
+
+def _check_attachment_sources(messages: list[Message], policy: SubmissionPolicy) -> None:
+    """URL and S3 attachments only from where this deployment allows; the URL guard checks
+    again, after DNS, when the sender fetches."""
+    problems: list[FieldProblem] = []
+    for index, message in enumerate(messages):
+        for position, attachment in enumerate(message.attachments or []):
+            loc = ("body", "messages", index, "attachments", position, "storage_path")
+            mode = attachment.resolved_fetch_mode
+            if mode == "http_url":
+                problem = url_problem(attachment.storage_path, policy.url_policy)
+                if problem:
+                    problems.append(FieldProblem(loc, problem))
+            elif mode == "s3":
+                bucket = attachment.storage_path.removeprefix("s3://").split("/", 1)[0]
+                if bucket not in policy.s3_buckets:
+                    problems.append(
+                        FieldProblem(loc, f"bucket '{bucket}' is not allowed for attachments")
+                    )
+    if problems:
+        raise InvalidRequest(problems)
+
+
+def _check_sizes(messages: list[Message]) -> None:
+    for message in messages:
+        size = len(json.dumps(message.as_submitted()).encode())
+        if size > MAX_STORED_PAYLOAD_BYTES:
+            raise PayloadTooLarge(
+                f"Message '{message.id}' is {size} bytes with its inline attachments; "
+                f"the limit is {MAX_STORED_PAYLOAD_BYTES} bytes"
+            )

@@ -7,7 +7,9 @@ from functools import lru_cache
 from typing import Any
 
 from pynamodb.attributes import (
+    BooleanAttribute,
     JSONAttribute,
+    ListAttribute,
     NumberAttribute,
     UnicodeAttribute,
 )
@@ -21,11 +23,13 @@ READ_TIMEOUT_SECONDS = 10
 
 @dataclass(frozen=True)
 class Models:
-    tenant: type[Model]
-    account: type[Model]
-    message: type[Model]
-    body: type[Model]
-    event: type[Model]
+    # The classes are made per set of table names at run time, so their attributes are
+    # known to pynamodb, not to the type checker.
+    tenant: Any
+    account: Any
+    message: Any
+    body: Any
+    event: Any
     connection: Connection
 
 
@@ -46,12 +50,30 @@ def _meta(table_name: str) -> Any:
 def bind_models(tenants: str, accounts: str, messages: str, bodies: str, events: str) -> Models:
     """Model classes for one set of table names (one per environment, cached)."""
 
+    class TenantByKeyIndex(GlobalSecondaryIndex["TenantModel"]):
+        Meta = type("Meta", (), {"index_name": "by-api-key-hash", "projection": AllProjection()})
+        api_key_hash = UnicodeAttribute(hash_key=True)
+
     class TenantModel(Model):
         Meta = _meta(tenants)
         id = UnicodeAttribute(hash_key=True)
-        data = JSONAttribute(default=dict)
+        name = UnicodeAttribute(null=True)
+        client_base_url = UnicodeAttribute(null=True)
+        client_sync_path = UnicodeAttribute(null=True)
+        client_attachment_path = UnicodeAttribute(null=True)
+        client_auth_method = UnicodeAttribute(null=True)
+        client_auth_user = UnicodeAttribute(null=True)
+        # The token or password of client_auth, sealed with KMS.
+        client_secret = UnicodeAttribute(null=True)
+        active = BooleanAttribute(default=True)
+        suspended_batches = ListAttribute(of=UnicodeAttribute, null=True)
+        api_key_hash = UnicodeAttribute(null=True)
+        api_key_expires_at = NumberAttribute(null=True)
+        last_sync_ts = NumberAttribute(null=True)
+        next_sync_after = NumberAttribute(null=True)
         created_at = NumberAttribute()
         updated_at = NumberAttribute()
+        by_key = TenantByKeyIndex()
 
     class AccountByIdIndex(GlobalSecondaryIndex["AccountModel"]):
         Meta = type("Meta", (), {"index_name": "by-account-id", "projection": AllProjection()})
@@ -62,6 +84,7 @@ def bind_models(tenants: str, accounts: str, messages: str, bodies: str, events:
         tenant_id = UnicodeAttribute(hash_key=True)
         id = UnicodeAttribute(range_key=True)
         data = JSONAttribute()
+        # The SMTP password, sealed with KMS; never stored or returned in the clear.
         secret = UnicodeAttribute(null=True)
         created_at = NumberAttribute()
         updated_at = NumberAttribute()

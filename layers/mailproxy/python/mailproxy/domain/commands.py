@@ -1,0 +1,29 @@
+"""Bodies of the /commands endpoints other than add-messages, and the error body shape."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+MAX_IDS_PER_REQUEST = 1000
+
+
+class DeleteMessagesRequest(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    ids: list[Annotated[str, Field(max_length=255)]] = Field(
+        default_factory=list, max_length=MAX_IDS_PER_REQUEST
+    )
+
+
+class CleanupRequest(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    older_than_seconds: int | None = Field(default=None, ge=0)
+
+
+class ErrorBody(BaseModel):
+    """Every error answer: a text, or (422) the list of fields at fault."""
+
+    detail: Any

@@ -1,0 +1,86 @@
+"""Removing messages: delete-messages (cancel what has not been sent) and cleanup-messages
+(finished messages whose events were all reported)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal, Protocol
+
+from mailproxy.auth import Principal, scoped_tenant
+from mailproxy.domain.clock import Clock
+from mailproxy.domain.errors import FieldProblem, InvalidRequest
+from mailproxy.domain.record import MessageEvent, MessageState
+
+DEFAULT_RETENTION_SECONDS = 7 * 24 * 3600
+
+
+class HousekeepingStore(Protocol):
+    def delete_message(
+        self, tenant_id: str, message_id: str, now: float
+    ) -> Literal["removed", "not_found", "in_flight"]: ...
+    def finished_before(self, tenant_id: str, before_ts: float) -> list[MessageState]: ...
+    def events_by_message(self, tenant_id: str) -> dict[str, list[MessageEvent]]: ...
+    def remove_finished(self, tenant_id: str, message_id: str, event_ids: list[str]) -> bool: ...
+
+
+@dataclass
+class DeleteResult:
+    removed: int = 0
+    not_found: list[str] = field(default_factory=list)
+    # Ids a sender is delivering at this moment: removing them could not stop the mail.
+    unauthorized: list[str] = field(default_factory=list)
+
+
+def tenant_in_scope(caller: Principal, tenant_id: str | None) -> str:
+    scoped = scoped_tenant(caller, tenant_id)
+    if scoped is None:
+        raise InvalidRequest([FieldProblem(("query", "tenant_id"), "Field required", "missing")])
+    return scoped
+
+
+def delete_messages(
+    ids: list[str],
+    caller: Principal,
+    tenant_id: str | None,
+    store: HousekeepingStore,
+    clock: Clock,
+) -> DeleteResult:
+    scoped = tenant_in_scope(caller, tenant_id)
+    result = DeleteResult()
+    now = clock()
+    for message_id in dict.fromkeys(ids):
+        outcome = store.delete_message(scoped, message_id, now)
+        if outcome == "removed":
+            result.removed += 1
+        elif outcome == "not_found":
+            result.not_found.append(message_id)
+        else:
+            result.unauthorized.append(message_id)
+    return result
+
+
+def cleanup_messages(
+    caller: Principal,
+    tenant_id: str | None,
+    older_than_seconds: int | None,
+    store: HousekeepingStore,
+    clock: Clock,
+) -> int:
+    """Remove finished messages older than the threshold whose events were all reported;
+    a message with an unreported event is never removed."""
+    scoped = tenant_in_scope(caller, tenant_id)
+    threshold = clock() - (
+        older_than_seconds if older_than_seconds is not None else DEFAULT_RETENTION_SECONDS
+    )
+    candidates = store.finished_before(scoped, threshold)
+    if not candidates:
+        return 0
+    events = store.events_by_message(scoped)
+    removed = 0
+    for state in candidates:
+        history = events.get(state.id, [])
+        if any(event.reported_ts is None for event in history):
+            continue
+        if store.remove_finished(scoped, state.id, [event.event_id for event in history]):
+            removed += 1
+    return removed

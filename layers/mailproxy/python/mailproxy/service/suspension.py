@@ -1,0 +1,49 @@
+"""Suspend and activate a tenant's sending, wholly or by batch."""
+
+from __future__ import annotations
+
+from typing import Any, Protocol
+
+from mailproxy.auth import Principal
+from mailproxy.domain.clock import Clock
+from mailproxy.domain.errors import BadRequest
+from mailproxy.domain.tenant import ALL_BATCHES, ActivationRefused, Tenant, activate, suspend
+from mailproxy.service.housekeeping import tenant_in_scope
+from mailproxy.service.tenants import tenant_not_found
+
+
+class SuspensionStore(Protocol):
+    def get_tenant(self, tenant_id: str) -> Tenant | None: ...
+    def patch_tenant(self, tenant_id: str, patch: dict[str, Any], now: float) -> bool: ...
+    def count_active(self, tenant_id: str, batch_code: str | None = None) -> int: ...
+
+
+def change_suspension(
+    action: str,
+    caller: Principal,
+    tenant_id: str | None,
+    batch_code: str | None,
+    store: SuspensionStore,
+    clock: Clock,
+) -> dict[str, Any]:
+    scoped = tenant_in_scope(caller, tenant_id)
+    tenant = store.get_tenant(scoped)
+    if tenant is None:
+        raise tenant_not_found(scoped)
+    try:
+        batches = (
+            suspend(tenant.suspended_batches, batch_code)
+            if action == "suspend"
+            else activate(tenant.suspended_batches, batch_code)
+        )
+    except ActivationRefused as refused:
+        raise BadRequest(str(refused)) from refused
+    if not store.patch_tenant(scoped, {"suspended_batches": batches}, clock()):
+        raise tenant_not_found(scoped)
+    counted_batch = None if batch_code in (None, ALL_BATCHES) else batch_code
+    return {
+        "tenant_id": scoped,
+        "batch_code": batch_code or ALL_BATCHES,
+        "suspended_batches": sorted(batches),
+        "pending_messages": store.count_active(scoped, counted_batch),
+    }

@@ -1,0 +1,176 @@
+"""Tenants: create or replace, read, update, list, delete, and their API keys."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import Any, Protocol
+
+from mailproxy.auth import Principal, hash_api_key, new_api_key, require_admin, scoped_tenant
+from mailproxy.domain.clock import Clock
+from mailproxy.domain.errors import FieldProblem, InvalidRequest, NotFound
+from mailproxy.domain.tenant import (
+    DEFAULT_ATTACHMENT_PATH,
+    DEFAULT_SYNC_PATH,
+    TENANT_FIELDS,
+    ClientAuth,
+    StoredClientAuth,
+    Tenant,
+    TenantFields,
+    TenantIn,
+    TenantUpdate,
+)
+from mailproxy.outbound_http import UrlPolicy, url_problem
+from mailproxy.secret_box import client_auth_context
+
+SYNC_INTERVAL_SECONDS = 300
+
+
+class TenantStore(Protocol):
+    def get_tenant(self, tenant_id: str) -> Tenant | None: ...
+    def list_tenants(self) -> list[Tenant]: ...
+    def create_tenant(self, tenant: Tenant) -> bool: ...
+    def patch_tenant(self, tenant_id: str, patch: dict[str, Any], now: float) -> bool: ...
+    def delete_tenant(self, tenant_id: str) -> bool: ...
+
+
+class Sealer(Protocol):
+    def seal(self, plaintext: str, context: dict[str, str]) -> str: ...
+
+
+def tenant_not_found(tenant_id: str) -> NotFound:
+    return NotFound(f"Tenant '{tenant_id}' not found")
+
+
+def _check_url(fields: TenantFields, policy: UrlPolicy) -> None:
+    if fields.client_base_url is None:
+        return
+    problem = url_problem(fields.client_base_url, policy)
+    if problem:
+        raise InvalidRequest([FieldProblem(("body", "client_base_url"), problem)])
+
+
+def _stored_auth(tenant_id: str, auth: ClientAuth | None, sealer: Sealer) -> StoredClientAuth:
+    """client_auth as it may be stored: its token or password sealed for this tenant."""
+    if auth is None:
+        return StoredClientAuth()
+    secret = auth.secret
+    sealed = sealer.seal(secret, client_auth_context(tenant_id)) if secret else None
+    return StoredClientAuth(method=auth.method, user=auth.user, sealed_secret=sealed)
+
+
+def put_tenant(
+    request: TenantIn,
+    caller: Principal,
+    store: TenantStore,
+    sealer: Sealer,
+    policy: UrlPolicy,
+    clock: Clock,
+) -> str | None:
+    """Create or replace a tenant; the new API key when the tenant is new, else None.
+    Replacing keeps the tenant's key, suspensions and sync state."""
+    require_admin(caller)
+    _check_url(request, policy)
+    now = clock()
+    tenant = Tenant(
+        id=request.id,
+        created_at=now,
+        updated_at=now,
+        name=request.name,
+        client_base_url=request.client_base_url,
+        client_sync_path=request.client_sync_path or DEFAULT_SYNC_PATH,
+        client_attachment_path=request.client_attachment_path or DEFAULT_ATTACHMENT_PATH,
+        client_auth=_stored_auth(request.id, request.client_auth, sealer),
+        active=request.active if request.active is not None else True,
+    )
+    key = new_api_key()
+    if store.create_tenant(replace(tenant, api_key_hash=hash_api_key(key))):
+        return key
+    replacement = {name: getattr(tenant, name) for name in TENANT_FIELDS}
+    if not store.patch_tenant(tenant.id, replacement, now):
+        raise tenant_not_found(tenant.id)  # deleted between the two writes
+    return None
+
+
+def update_tenant(
+    tenant_id: str,
+    request: TenantUpdate,
+    caller: Principal,
+    store: TenantStore,
+    sealer: Sealer,
+    policy: UrlPolicy,
+    clock: Clock,
+) -> None:
+    """Change only the fields the request gives."""
+    scoped_tenant(caller, tenant_id)
+    _check_url(request, policy)
+    given = request.model_fields_set
+    patch: dict[str, Any] = {
+        name: getattr(request, name)
+        for name in ("name", "client_base_url", "client_sync_path", "client_attachment_path")
+        if name in given
+    }
+    if "active" in given and request.active is not None:
+        patch["active"] = request.active
+    if "client_auth" in given:
+        patch["client_auth"] = _stored_auth(tenant_id, request.client_auth, sealer)
+    if not store.patch_tenant(tenant_id, patch, clock()):
+        raise tenant_not_found(tenant_id)
+
+
+def get_tenant(tenant_id: str, caller: Principal, store: TenantStore) -> dict[str, Any]:
+    scoped_tenant(caller, tenant_id)
+    tenant = store.get_tenant(tenant_id)
+    if tenant is None:
+        raise tenant_not_found(tenant_id)
+    return tenant.to_api()
+
+
+def list_tenants(caller: Principal, store: TenantStore, active_only: bool) -> list[dict[str, Any]]:
+    require_admin(caller)
+    return [t.to_api() for t in store.list_tenants() if t.active or not active_only]
+
+
+def delete_tenant(tenant_id: str, caller: Principal, store: TenantStore) -> None:
+    require_admin(caller)
+    if not store.delete_tenant(tenant_id):
+        raise tenant_not_found(tenant_id)
+
+
+def rotate_api_key(tenant_id: str, caller: Principal, store: TenantStore, clock: Clock) -> str:
+    """A new key for the tenant; the old one stops working at once."""
+    require_admin(caller)
+    key = new_api_key()
+    patch = {"api_key_hash": hash_api_key(key), "api_key_expires_at": None}
+    if not store.patch_tenant(tenant_id, patch, clock()):
+        raise tenant_not_found(tenant_id)
+    return key
+
+
+def revoke_api_key(tenant_id: str, caller: Principal, store: TenantStore, clock: Clock) -> None:
+    require_admin(caller)
+    if not store.patch_tenant(
+        tenant_id, {"api_key_hash": None, "api_key_expires_at": None}, clock()
+    ):
+        raise tenant_not_found(tenant_id)
+
+
+def sync_status(caller: Principal, store: TenantStore, clock: Clock) -> dict[str, Any]:
+    require_admin(caller)
+    now = clock()
+    rows = []
+    for tenant in store.list_tenants():
+        due = tenant.last_sync_ts + SYNC_INTERVAL_SECONDS if tenant.last_sync_ts else now
+        in_dnd = tenant.next_sync_after is not None and tenant.next_sync_after > now
+        if tenant.next_sync_after is not None and in_dnd:
+            due = max(due, tenant.next_sync_after)
+        row: dict[str, Any] = {
+            "id": tenant.id,
+            "name": tenant.name,
+            "active": tenant.active,
+            "client_base_url": tenant.client_base_url,
+            "last_sync_ts": int(tenant.last_sync_ts) if tenant.last_sync_ts else None,
+            "next_sync_due": int(due),
+            "in_dnd": in_dnd,
+        }
+        rows.append({key: value for key, value in row.items() if value is not None})
+    return {"sync_interval_seconds": SYNC_INTERVAL_SECONDS, "tenants": rows}
