@@ -6,14 +6,14 @@ pydantic models), calls one function of the core, and maps the result to a respo
 
 from __future__ import annotations
 
+import json
 import time
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response, content_types
 from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
-from aws_lambda_powertools.event_handler.openapi.params import Query
-from aws_lambda_powertools.event_handler.openapi.types import OpenAPIResponse
+from aws_lambda_powertools.event_handler.openapi.params import Path, Query
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from mailproxy import auth, runtime
@@ -21,7 +21,7 @@ from mailproxy.domain.account import Account
 from mailproxy.domain.commands import CleanupRequest, DeleteMessagesRequest, ErrorBody
 from mailproxy.domain.errors import BadRequest, InvalidRequest, NotFound, PayloadTooLarge
 from mailproxy.domain.message import AddMessagesRequest
-from mailproxy.domain.tenant import TenantIn, TenantUpdate
+from mailproxy.domain.tenant import TENANT_ID_PATTERN, TenantIn, TenantUpdate
 from mailproxy.queueing import new_ticket
 from mailproxy.service import (
     accounts,
@@ -32,15 +32,17 @@ from mailproxy.service import (
     tenants,
 )
 
+if TYPE_CHECKING:
+    from aws_lambda_powertools.event_handler.openapi.types import OpenAPIResponse
+
 logger = Logger(service="mailproxy-api")
 app = APIGatewayHttpResolver(enable_validation=True)
-app.enable_swagger(
-    path="/docs",
-    title="mailproxy",
-    description="A serverless email proxy speaking the HTTP API of genro-mail-proxy 0.6.",
-)
+API_TITLE = "mailproxy"
+API_DESCRIPTION = "A serverless email proxy speaking the HTTP API of genro-mail-proxy 0.6."
 
 OK = {"ok": True}
+TenantIdQuery = Annotated[str | None, Query(pattern=TENANT_ID_PATTERN)]
+TenantIdPath = Annotated[str, Path(pattern=TENANT_ID_PATTERN)]
 
 
 def _error(description: str) -> OpenAPIResponse:
@@ -79,19 +81,78 @@ def _forbidden(error: auth.Forbidden) -> Response:
     return _json(403, {"detail": error.detail})
 
 
-@app.exception_handler(RequestValidationError)
-def _invalid_request(error: RequestValidationError) -> Response:
-    # A caller without a valid token learns nothing about the shape of a valid request.
+# Routes only the admin may call; the others are tenant scope.
+ADMIN_ONLY = {
+    ("POST", "/tenant"),
+    ("GET", "/tenants"),
+    ("GET", "/tenants/sync-status"),
+    ("DELETE", "/tenant/{tenant_id}"),
+    ("POST", "/tenant/{tenant_id}/api-key"),
+    ("DELETE", "/tenant/{tenant_id}/api-key"),
+}
+
+
+def _refusal_before_validation() -> Response | None:
+    """The 401 or 403 a request would get once valid: a caller without the right to make it
+    learns nothing about the shape of a valid request."""
     try:
-        caller()
+        principal = caller()
+        if principal.is_admin:
+            return None
+        event = app.current_event
+        method, path = event.http_method, event.path
+        parts = path.strip("/").split("/")
+        route = (method, path)
+        if len(parts) >= 2 and parts[0] == "tenant":
+            route = (method, "/" + "/".join(["tenant", "{tenant_id}", *parts[2:]]))
+            auth.scoped_tenant(principal, parts[1])
+        if route in ADMIN_ONLY:
+            auth.require_admin(principal)
+        for named in [(event.query_string_parameters or {}).get("tenant_id"), *_body_tenants()]:
+            if named:
+                auth.scoped_tenant(principal, str(named))
     except auth.Unauthorized as denied:
         return _unauthorized(denied)
+    except auth.Forbidden as forbidden:
+        return _forbidden(forbidden)
+    return None
+
+
+def _body_tenants() -> list[object]:
+    """tenant_id values a JSON body names (of itself, or of its messages), if it parses."""
+    try:
+        body = json.loads(app.current_event.decoded_body or "null")
+    except ValueError:
+        return []
+    if not isinstance(body, dict):
+        return []
+    named = [body.get("tenant_id")]
+    messages = body.get("messages")
+    if isinstance(messages, list):
+        named += [item.get("tenant_id") for item in messages if isinstance(item, dict)]
+    return named
+
+
+@app.exception_handler(RequestValidationError)
+def _invalid_request(error: RequestValidationError) -> Response:
+    refusal = _refusal_before_validation()
+    if refusal is not None:
+        return refusal
     # Only where and what: `input` could echo a secret (an SMTP password) back.
     detail = [
         {"loc": list(item.get("loc", ())), "msg": item.get("msg", ""), "type": item.get("type", "")}
         for item in error.errors()
     ]
     return _json(422, {"detail": detail})
+
+
+@app.exception_handler(UnicodeDecodeError)
+def _undecodable_body(error: UnicodeDecodeError) -> Response:
+    refusal = _refusal_before_validation()
+    if refusal is not None:
+        return refusal
+    problem = {"loc": ["body"], "msg": "The body is not UTF-8 JSON", "type": "json_invalid"}
+    return _json(422, {"detail": [problem]})
 
 
 @app.exception_handler(InvalidRequest)
@@ -117,6 +178,13 @@ def _too_large(error: PayloadTooLarge) -> Response:
     return _json(413, {"detail": error.detail})
 
 
+@app.exception_handler(Exception)
+def _unexpected(error: Exception) -> Response:
+    # Logged with its trace for the operator; the client learns nothing of the internals.
+    logger.exception("unhandled error")
+    return _json(500, {"detail": "Internal server error"})
+
+
 @app.not_found
 def _not_found(_: Exception) -> Response:
     return _json(404, {"detail": "Not Found"})
@@ -130,17 +198,37 @@ def health() -> dict[str, str]:
     return {"status": "ok"}
 
 
-@app.get("/openapi.json", include_in_schema=False)
+def _openapi_json() -> str:
+    return app.get_openapi_json_schema(title=API_TITLE, description=API_DESCRIPTION)
+
+
 # No return annotation: Powertools would try to build a schema for `Response` itself.
+@app.get("/openapi.json", include_in_schema=False)
 def openapi():
     return Response(
-        status_code=200,
-        content_type=content_types.APPLICATION_JSON,
-        body=app.get_openapi_json_schema(
-            title="mailproxy",
-            description="A serverless email proxy speaking the HTTP API of genro-mail-proxy 0.6.",
-        ),
+        status_code=200, content_type=content_types.APPLICATION_JSON, body=_openapi_json()
     )
+
+
+@app.get("/docs", include_in_schema=False)
+def docs():
+    # Built on request: the Swagger UI bundle is large and most invocations never need it.
+    from pathlib import Path
+
+    import aws_lambda_powertools.event_handler as event_handler
+    from aws_lambda_powertools.event_handler.openapi.swagger_ui.html import (
+        generate_swagger_html,
+    )
+
+    assets = Path(event_handler.__file__).parent / "openapi" / "swagger_ui"
+    html = generate_swagger_html(
+        _openapi_json().replace("</", "<\\/"),
+        (assets / "swagger-ui-bundle.min.js").read_text(encoding="utf-8"),
+        (assets / "swagger-ui.min.css").read_text(encoding="utf-8"),
+        "",
+        None,
+    )
+    return Response(status_code=200, content_type="text/html", body=html)
 
 
 @app.get("/status", summary="Token check and service state", responses=ERRORS)
@@ -177,12 +265,12 @@ def get_sync_status() -> dict[str, Any]:
 
 
 @app.get("/tenant/<tenant_id>", summary="Read a tenant", responses=ERRORS)
-def get_tenant(tenant_id: str) -> dict[str, Any]:
+def get_tenant(tenant_id: TenantIdPath) -> dict[str, Any]:
     return tenants.get_tenant(tenant_id, caller(), runtime.store())
 
 
 @app.put("/tenant/<tenant_id>", summary="Change some fields of a tenant", responses=ERRORS)
-def put_tenant(tenant_id: str, update: TenantUpdate) -> dict[str, Any]:
+def put_tenant(tenant_id: TenantIdPath, update: TenantUpdate) -> dict[str, Any]:
     tenants.update_tenant(
         tenant_id,
         update,
@@ -198,13 +286,13 @@ def put_tenant(tenant_id: str, update: TenantUpdate) -> dict[str, Any]:
 @app.delete(
     "/tenant/<tenant_id>", summary="Delete a tenant and all it owns (admin)", responses=ERRORS
 )
-def delete_tenant(tenant_id: str) -> dict[str, Any]:
+def delete_tenant(tenant_id: TenantIdPath) -> dict[str, Any]:
     tenants.delete_tenant(tenant_id, caller(), runtime.store())
     return OK
 
 
 @app.post("/tenant/<tenant_id>/api-key", summary="Issue a new API key (admin)", responses=ERRORS)
-def rotate_key(tenant_id: str) -> dict[str, Any]:
+def rotate_key(tenant_id: TenantIdPath) -> dict[str, Any]:
     return {
         "ok": True,
         "api_key": tenants.rotate_api_key(tenant_id, caller(), runtime.store(), time.time),
@@ -212,7 +300,7 @@ def rotate_key(tenant_id: str) -> dict[str, Any]:
 
 
 @app.delete("/tenant/<tenant_id>/api-key", summary="Revoke the API key (admin)", responses=ERRORS)
-def revoke_key(tenant_id: str) -> dict[str, Any]:
+def revoke_key(tenant_id: TenantIdPath) -> dict[str, Any]:
     tenants.revoke_api_key(tenant_id, caller(), runtime.store(), time.time)
     return OK
 
@@ -227,13 +315,14 @@ def post_account(account: Account) -> dict[str, Any]:
 
 
 @app.get("/accounts", summary="List SMTP accounts (never a password)", responses=ERRORS)
-def get_accounts(tenant_id: Annotated[str | None, Query()] = None) -> dict[str, Any]:
+def get_accounts(tenant_id: TenantIdQuery = None) -> dict[str, Any]:
     return {"ok": True, "accounts": accounts.list_accounts(caller(), tenant_id, runtime.store())}
 
 
 @app.delete("/account/<account_id>", summary="Delete an SMTP account", responses=ERRORS)
 def delete_account(
-    account_id: str, tenant_id: Annotated[str | None, Query()] = None
+    account_id: Annotated[str, Path(min_length=1, max_length=255)],
+    tenant_id: TenantIdQuery = None,
 ) -> dict[str, Any]:
     accounts.delete_account(account_id, caller(), tenant_id, runtime.store())
     return OK
@@ -258,7 +347,7 @@ def add_messages(request: AddMessagesRequest) -> dict[str, Any]:
 
 @app.get("/messages", summary="List messages, oldest first", responses=ERRORS)
 def get_messages(
-    tenant_id: Annotated[str | None, Query()] = None,
+    tenant_id: TenantIdQuery = None,
     active_only: Annotated[bool, Query()] = False,
     include_history: Annotated[bool, Query()] = False,
     limit: Annotated[int | None, Query(ge=1)] = None,
@@ -276,7 +365,7 @@ def get_messages(
 
 @app.post("/commands/delete-messages", summary="Remove messages not yet sent", responses=ERRORS)
 def delete_messages(
-    request: DeleteMessagesRequest, tenant_id: Annotated[str | None, Query()] = None
+    request: DeleteMessagesRequest, tenant_id: TenantIdQuery = None
 ) -> dict[str, Any]:
     result = housekeeping.delete_messages(
         request.ids, caller(), tenant_id, runtime.store(), time.time
@@ -295,7 +384,7 @@ def delete_messages(
     responses=ERRORS,
 )
 def cleanup_messages(
-    request: CleanupRequest | None = None, tenant_id: Annotated[str | None, Query()] = None
+    request: CleanupRequest | None = None, tenant_id: TenantIdQuery = None
 ) -> dict[str, Any]:
     removed = housekeeping.cleanup_messages(
         caller(),
@@ -309,7 +398,7 @@ def cleanup_messages(
 
 @app.post("/commands/suspend", summary="Hold a tenant's sending (or one batch)", responses=ERRORS)
 def suspend(
-    tenant_id: Annotated[str | None, Query()] = None,
+    tenant_id: TenantIdQuery = None,
     batch_code: Annotated[str | None, Query(max_length=64)] = None,
 ) -> dict[str, Any]:
     return {"ok": True} | suspension.change_suspension(
@@ -319,7 +408,7 @@ def suspend(
 
 @app.post("/commands/activate", summary="Release held sending", responses=ERRORS)
 def activate(
-    tenant_id: Annotated[str | None, Query()] = None,
+    tenant_id: TenantIdQuery = None,
     batch_code: Annotated[str | None, Query(max_length=64)] = None,
 ) -> dict[str, Any]:
     return {"ok": True} | suspension.change_suspension(

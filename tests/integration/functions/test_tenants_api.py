@@ -225,9 +225,7 @@ def test_a_tenant_reads_and_updates_itself_with_its_own_key(api: ApiClient) -> N
     # When it reads itself / Then its view, the same as the admin's
     assert tenant_view(api, "acme", token=key) == tenant_view(api, "acme")
     # When it changes its sync path with its own key / Then the change is kept
-    status, body = api.call(
-        "PUT", "/tenant/acme", {"client_sync_path": "/v2/sync"}, token=key
-    )
+    status, body = api.call("PUT", "/tenant/acme", {"client_sync_path": "/v2/sync"}, token=key)
     assert (status, body) == (200, {"ok": True})
     assert tenant_view(api, "acme")["client_sync_path"] == "/v2/sync"
 
@@ -430,6 +428,8 @@ def test_reposting_an_account_without_password_keeps_the_stored_one(
         assert "password" not in account
         after = raw_item(aws.tables["accounts"], {"tenant_id": "acme", "id": "main"})
         assert "kept-pw-77" not in json.dumps(after)
+        # (the sender's pool keys idle sessions without the password: start afresh, so the
+        # delivery below really authenticates with what is stored now)
         runtime.smtp_pool().close_all()
         assert add(api, message("kept"))[0] == 200
         sender.drain()

@@ -10,6 +10,7 @@ may have taken the message, and the caller must decide (ambiguous delivery).
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import re
 import smtplib
 import ssl
@@ -29,7 +30,7 @@ NOOP_AFTER_IDLE_SECONDS = 30.0
 _LINE_END = re.compile(rb"\r\n|\n|\r(?!\n)")
 _LEADING_DOT = re.compile(rb"(?m)^\.")
 
-PoolKey = tuple[str, int, str | None, TlsMode]
+PoolKey = tuple[str | None, str, int, str | None, TlsMode, str]
 
 
 class AmbiguousDelivery(DeliveryError):
@@ -47,7 +48,20 @@ class _Connection:
 
 
 def pool_key(account: Account) -> PoolKey:
-    return (account.host, account.port, account.user, account.tls_mode)
+    """Connections are shared only where the session would be the same: the same server,
+    TLS mode and login, for the same tenant, with the same password. Another tenant naming
+    the same server and user never borrows a session authenticated with someone else's
+    password, and a changed password takes effect on the next send."""
+    password = account.password.get_secret_value() if account.password else ""
+    fingerprint = hashlib.sha256(password.encode()).hexdigest()
+    return (
+        account.tenant_id,
+        account.host,
+        account.port,
+        account.user,
+        account.tls_mode,
+        fingerprint,
+    )
 
 
 class SmtpPool:
@@ -178,7 +192,7 @@ class SmtpPool:
                 smtp.starttls(context=self._ssl_context())
                 smtp.ehlo()
             if account.user and account.password:
-                smtp.login(account.user, account.password)
+                smtp.login(account.user, account.password.get_secret_value())
         except BaseException:
             _quit_quietly(smtp)
             raise

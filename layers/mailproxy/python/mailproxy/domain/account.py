@@ -6,7 +6,9 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, SecretStr
+
+from mailproxy.domain.tenant import TenantId
 
 DEFAULT_CONNECTION_TTL_SECONDS = 300
 
@@ -31,11 +33,12 @@ class Account(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
     id: str = Field(min_length=1, max_length=255)
-    tenant_id: str | None = Field(default=None, min_length=1)
+    tenant_id: TenantId | None = None
     host: str = Field(min_length=1, max_length=255)
     port: int = Field(ge=1, le=65535)
     user: str | None = None
-    password: str | None = None
+    # A SecretStr: no repr, log line or debug dump of the model shows it.
+    password: SecretStr | None = None
     use_tls: bool | None = None
     ttl: int = Field(default=DEFAULT_CONNECTION_TTL_SECONDS, ge=0)
     limit_per_second: int | None = Field(default=None, ge=0)

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
+
+from mailproxy.domain.message import MessageKey
 
 MAX_IDS_PER_REQUEST = 1000
 
@@ -12,9 +14,7 @@ MAX_IDS_PER_REQUEST = 1000
 class DeleteMessagesRequest(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
-    ids: list[Annotated[str, Field(max_length=255)]] = Field(
-        default_factory=list, max_length=MAX_IDS_PER_REQUEST
-    )
+    ids: list[MessageKey] = Field(default_factory=list, max_length=MAX_IDS_PER_REQUEST)
 
 
 class CleanupRequest(BaseModel):

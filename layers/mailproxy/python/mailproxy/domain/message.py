@@ -22,8 +22,11 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
+    SecretStr,
+    SerializationInfo,
     StringConstraints,
     ValidationInfo,
+    field_serializer,
     field_validator,
 )
 from pydantic_core import PydanticCustomError, PydanticKnownError
@@ -53,6 +56,10 @@ from mailproxy.domain.limits import (
     MAX_MESSAGES_PER_REQUEST as MAX_MESSAGES_PER_REQUEST,
 )
 from mailproxy.domain.priority import Priority
+from mailproxy.domain.tenant import TenantId
+
+# Serialization context flag: write secrets in the clear (for storage, never for display).
+REVEAL_SECRETS = "reveal_secrets"
 
 # -- header injection -----------------------------------------------------------------------------
 
@@ -352,9 +359,18 @@ class AttachmentAuth(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     method: Literal["none", "bearer", "basic"] = "none"
-    token: str | None = None
+    token: SecretStr | None = None
     user: str | None = None
-    password: str | None = None
+    password: SecretStr | None = None
+
+    @field_serializer("token", "password")
+    def _reveal_for_storage(self, value: SecretStr | None, info: SerializationInfo) -> str | None:
+        # Kept for the sender, which needs the credentials; masked anywhere else.
+        if value is None:
+            return None
+        if info.context and info.context.get(REVEAL_SECRETS):
+            return value.get_secret_value()
+        return str(value)
 
 
 def _plain_filename(filename: str) -> str:
@@ -435,8 +451,8 @@ class Message(BaseModel):
     model_config = ConfigDict(extra="ignore", populate_by_name=True)
 
     id: MessageKey
-    tenant_id: str | None = Field(default=None, min_length=1)
-    account_id: str | None = None
+    tenant_id: TenantId | None = None
+    account_id: MessageKey | None = None
     from_addr: Mailbox = Field(
         min_length=1,
         validation_alias=AliasChoices("from", "from_addr"),
@@ -517,8 +533,29 @@ class Message(BaseModel):
         return [*self.to, *(self.cc or []), *(self.bcc or [])]
 
     def as_submitted(self) -> dict[str, Any]:
-        """The payload as stored and shown back: contract names, nulls left out."""
-        return self.model_dump(mode="json", by_alias=True, exclude_none=True)
+        """The payload as stored for the sender: contract names, nulls left out."""
+        return self.model_dump(
+            mode="json", by_alias=True, exclude_none=True, context={REVEAL_SECRETS: True}
+        )
+
+
+def public_payload(payload: dict[str, Any]) -> dict[str, Any]:
+    """A stored payload as GET /messages shows it: attachment contents and credentials left
+    out (an inline attachment keeps only its "base64:" marker)."""
+    attachments = payload.get("attachments")
+    if not attachments:
+        return payload
+    shown = []
+    for attachment in attachments:
+        item = dict(attachment)
+        path = str(item.get("storage_path", ""))
+        if item.get("fetch_mode") == "base64" or path.startswith("base64:"):
+            item["storage_path"] = "base64:"
+        auth = item.get("auth")
+        if isinstance(auth, dict):
+            item["auth"] = {k: v for k, v in auth.items() if k in ("method", "user")}
+        shown.append(item)
+    return payload | {"attachments": shown}
 
 
 class AddMessagesRequest(BaseModel):

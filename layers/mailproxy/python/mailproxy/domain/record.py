@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from mailproxy.domain.message import public_payload
 from mailproxy.domain.priority import Priority
 from mailproxy.domain.status import EventType, MessageStatus
 
@@ -86,7 +87,7 @@ class MessageState:
             "error_ts": _int_or_none(self.error_ts),
             "error": self.error if self.status is MessageStatus.ERROR else None,
             "reported_ts": _int_or_none(self.reported_ts),
-            "message": payload if payload is not None else {},
+            "message": public_payload(payload) if payload is not None else {},
             "status": self.status.value,
         }
         if history is not None:

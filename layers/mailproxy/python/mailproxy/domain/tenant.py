@@ -3,13 +3,22 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    StringConstraints,
+    model_validator,
+)
 
 DEFAULT_SYNC_PATH = "/mail-proxy/sync"
 DEFAULT_ATTACHMENT_PATH = "/mail-proxy/attachments"
+# Tenant ids are keys and URL path segments: a short, safe alphabet.
 TENANT_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._:@-]{0,63}$"
+TenantId = Annotated[str, StringConstraints(pattern=TENANT_ID_PATTERN)]
 ALL_BATCHES = "*"
 
 
@@ -19,9 +28,9 @@ class ClientAuth(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     method: Literal["none", "bearer", "basic"] = "none"
-    token: str | None = Field(default=None, min_length=1, max_length=4096)
+    token: SecretStr | None = Field(default=None, min_length=1, max_length=4096)
     user: str | None = Field(default=None, min_length=1, max_length=256)
-    password: str | None = Field(default=None, max_length=4096)
+    password: SecretStr | None = Field(default=None, max_length=4096)
 
     @model_validator(mode="after")
     def _complete(self) -> ClientAuth:
@@ -34,11 +43,8 @@ class ClientAuth(BaseModel):
     @property
     def secret(self) -> str | None:
         """The part of the credentials that is sealed before it is stored."""
-        if self.method == "bearer":
-            return self.token
-        if self.method == "basic":
-            return self.password
-        return None
+        chosen = {"bearer": self.token, "basic": self.password}.get(self.method)
+        return chosen.get_secret_value() if chosen is not None else None
 
 
 @dataclass(frozen=True)
@@ -85,7 +91,7 @@ class TenantFields(BaseModel):
 class TenantIn(TenantFields):
     """POST /tenant: create or replace."""
 
-    id: str = Field(pattern=TENANT_ID_PATTERN)
+    id: TenantId
     active: bool | None = True
 
 

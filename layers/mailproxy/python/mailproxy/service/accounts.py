@@ -37,7 +37,7 @@ def save_account(
     """Upsert on (tenant_id, id). A password left out keeps the stored one; an empty
     password removes it."""
     tenant_id = _required_tenant(caller, account.tenant_id, ("body", "tenant_id"))
-    password = account.password
+    password = account.password.get_secret_value() if account.password is not None else None
     sealed = sealer.seal(password, account_context(tenant_id, account.id)) if password else None
     store.put_account(
         account.model_copy(update={"tenant_id": tenant_id, "password": None}),

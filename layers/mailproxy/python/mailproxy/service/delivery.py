@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any, Protocol
 
-from pydantic import ValidationError
+from pydantic import SecretStr, ValidationError
 
 from mailproxy.delivery.attachments import fetch_all
 from mailproxy.delivery.mime import build_envelope
@@ -155,7 +155,7 @@ def _prepare(claimed: MessageState, ctx: DeliveryContext) -> tuple[Account, Any]
         password = ctx.secrets.open(
             stored.sealed_password, account_context(claimed.tenant_id, account.id)
         )
-        account = account.model_copy(update={"password": password})
+        account = account.model_copy(update={"password": SecretStr(password)})
     attachments = fetch_all(message.attachments or [])
     return account, build_envelope(claimed.tenant_id, message, attachments, ctx.clock())
 

@@ -27,6 +27,7 @@ def change_suspension(
     clock: Clock,
 ) -> dict[str, Any]:
     scoped = tenant_in_scope(caller, tenant_id)
+    batch_code = batch_code or None  # `?batch_code=` names no batch: all of them
     tenant = store.get_tenant(scoped)
     if tenant is None:
         raise tenant_not_found(scoped)
