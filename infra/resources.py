@@ -87,6 +87,8 @@ TABLES: dict[str, TableSpec] = {
     "bodies": TableSpec(
         "bodies", partition_key="tenant_id", sort_key="id", ttl_attribute="expires_at"
     ),
+    # Rate-limit windows: one item per (tenant, account, window, start), expired by TTL.
+    "counters": TableSpec("counters", partition_key="key", ttl_attribute="expires_at"),
     "events": TableSpec(
         "events", partition_key="tenant_id", sort_key="event_id", ttl_attribute="expires_at"
     ),

@@ -1,7 +1,8 @@
 """The sender Lambda: SQS batches of message references in, SMTP transactions out.
 
 Records are processed one by one through Powertools' BatchProcessor, so one bad record fails
-alone (partial batch failure) and the rest of its batch is acknowledged.
+alone (partial batch failure) and the rest of its batch is acknowledged; the batch's message
+bodies are read together first.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from mailproxy import runtime
 from mailproxy.config import current_settings
 from mailproxy.queueing import Reference, new_ticket
-from mailproxy.service.delivery import DeliveryContext, deliver
+from mailproxy.service.delivery import DeliveryContext, Invocation, deliver
 
 logger = Logger(service="mailproxy-sender")
 processor = BatchProcessor(event_type=EventType.SQS)
@@ -40,17 +41,34 @@ def _context() -> DeliveryContext:
     )
 
 
-def record_handler(record: SQSRecord) -> str:
-    reference = Reference.from_json(record.body)
-    logger.append_keys(tenant_id=reference.tenant_id, message_id=reference.message_id)
-    outcome = deliver(reference, _context())
-    logger.info("delivery attempt finished", extra={"outcome": outcome.value})
-    logger.remove_keys(["tenant_id", "message_id"])
-    return outcome.value
+def _readable(records: list[dict[str, Any]]) -> list[Reference]:
+    references = []
+    for record in records:
+        try:
+            references.append(Reference.from_json(record.get("body", "")))
+        except (ValueError, KeyError, TypeError):
+            continue  # a poison record fails on its own, in the record handler
+    return references
 
 
 @logger.inject_lambda_context(clear_state=True)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> PartialItemFailureResponse:
+    invocation = Invocation.prepare(_context(), _readable(event.get("Records", [])))
+
+    def record_handler(record: SQSRecord) -> str:
+        reference = Reference.from_json(record.body)
+        logger.append_keys(
+            tenant_id=reference.tenant_id,
+            message_id=reference.message_id,
+            account_id=reference.account_id,
+        )
+        try:
+            outcome = deliver(reference, invocation)
+            logger.info("delivery attempt finished", extra={"outcome": outcome.value})
+            return outcome.value
+        finally:
+            logger.remove_keys(["tenant_id", "message_id", "account_id"])
+
     return process_partial_response(
         event=event, record_handler=record_handler, processor=processor, context=context
     )

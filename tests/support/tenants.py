@@ -129,5 +129,16 @@ def claim_for_sending(tenant_id: str, message_id: str, lease_seconds: int = 360)
     store = runtime.store()
     state = store.get_state(tenant_id, message_id)
     assert state is not None
-    claimed = store.claim(tenant_id, message_id, state.ticket, time.time(), lease_seconds)
-    assert claimed is not None, f"{tenant_id}/{message_id} could not be claimed"
+    from mailproxy.domain.ports import Claimed
+
+    claimed = store.claim(
+        tenant_id,
+        message_id,
+        state.ticket,
+        state.body_version,
+        now=time.time(),
+        lease_seconds=lease_seconds,
+        claim_token="test-claim",
+        charges=[],
+    )
+    assert isinstance(claimed, Claimed), f"{tenant_id}/{message_id} could not be claimed"

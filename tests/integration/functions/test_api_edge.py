@@ -91,15 +91,43 @@ def test_attachment_sources_outside_what_the_deployment_allows_are_refused(
     assert stored_ids(api) == []
 
 
-def test_an_oversized_message_is_a_413_and_nothing_is_stored(api: ApiClient) -> None:
-    # Given a message whose inline attachment does not fit one stored item
-    big = base64.b64encode(b"x" * 400_000).decode()
+def test_a_message_over_the_size_cap_is_a_413_and_nothing_is_stored(api: ApiClient) -> None:
+    # Given a message whose body and inline attachment together pass the 10 MiB cap
+    big = base64.b64encode(b"x" * (5 * 1024 * 1024)).decode()
     attachment = {"filename": "big.bin", "storage_path": f"base64:{big}"}
+    huge = message("big", body="y" * (4 * 1024 * 1024), attachments=[attachment])
     # When submitted beside a small one / Then 413 naming the message, and neither is stored
-    status, body = add(api, message("small"), message("big", attachments=[attachment]))
+    status, body = add(api, message("small"), huge)
     assert status == 413
     assert "big" in body["detail"]
     assert stored_ids(api) == []
+
+
+def test_a_large_message_is_stored_apart_and_delivered_whole(
+    api: ApiClient, sender: SenderDriver, smtp_server: SmtpServer, aws: Any
+) -> None:
+    import boto3
+
+    # Given a message of about 3 MB (far over one DynamoDB item)
+    content = bytes(range(256)) * (3 * 1024 * 1024 // 256)
+    attachment = {
+        "filename": "report.bin",
+        "storage_path": "base64:" + base64.b64encode(content).decode(),
+    }
+    assert api.call("POST", "/account", account_for(smtp_server))[0] == 200
+    # When it is submitted and delivered
+    assert add(api, message("large", attachments=[attachment])) == (
+        200,
+        {"ok": True, "queued": 1, "rejected": []},
+    )
+    sender.drain()
+    # Then its payload lives in the payload bucket, and the mail arrives with every byte
+    objects = boto3.client("s3").list_objects_v2(Bucket=aws.buckets["payloads"])
+    assert objects.get("KeyCount", 0) == 1
+    [mail] = smtp_server.received
+    [part] = list(mail.message.iter_attachments())
+    assert part.get_content() == content
+    assert api.call("GET", "/messages")[1]["messages"][0]["status"] == "sent"
 
 
 def test_smtp_passwords_are_never_returned_nor_logged(

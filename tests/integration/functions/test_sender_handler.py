@@ -225,6 +225,10 @@ def test_a_451_defers_the_message_for_a_minute(
     [event] = stored["history"]
     assert event["event_type"] == "deferred"
     assert event["description"] == "Message refused: 4.7.1 Greylisted, try later (SMTP 451)"
-    assert event["metadata"] == {"deferred_ts": stored["deferred_ts"], "retry": 1}
+    assert event["metadata"] == {
+        "deferred_ts": stored["deferred_ts"],
+        "deferred_reason": "Message refused: 4.7.1 Greylisted, try later (SMTP 451)",
+        "retry": 1,
+    }
     # and a reference for the retry waits, held back, on its queue
     assert queue_depths(aws.queues)["medium"] == 1

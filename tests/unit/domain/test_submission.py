@@ -111,3 +111,13 @@ def test_a_message_being_sent_cannot_be_replaced() -> None:
     assert plan_submission(stored(MessageStatus.SENDING), Priority.MEDIUM, None, NOW) == Reject(
         "being sent"
     )
+
+
+def test_replacing_with_another_account_queues_it_again() -> None:
+    # Given a pending message of account "main"
+    existing = QueuedState(MessageStatus.PENDING, Priority.MEDIUM, "t1", None, "main")
+    # When it is replaced naming another account / Then a fresh reference is queued: the
+    # account's rate-limit slots are charged by the reference, which must name the right one
+    plan = plan_submission(existing, Priority.MEDIUM, None, NOW, "backup")
+    assert isinstance(plan, Accept)
+    assert plan.enqueue

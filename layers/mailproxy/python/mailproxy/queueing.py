@@ -6,7 +6,7 @@ import json
 import secrets
 from collections import defaultdict
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from mailproxy.domain.priority import Priority
@@ -29,29 +29,60 @@ def new_ticket() -> str:
 @dataclass(frozen=True)
 class Reference:
     """What travels on a queue: which message, and the ticket that makes this reference the
-    live one. The message itself stays in DynamoDB, so no size limit is ever met here."""
+    live one. The message itself stays in DynamoDB, so no size limit is ever met here.
+
+    It also carries what the sender must know before it claims (the account whose limits
+    the claim charges, the priority to queue a retry on, the retries made so far): every
+    change of those gives the message a new ticket, so a reference whose ticket still
+    matches carries them as they are.
+    """
 
     tenant_id: str
     message_id: str
     ticket: str
+    account_id: str | None = None
+    priority: Priority = Priority.MEDIUM
+    retries: int = 0
 
     def to_json(self) -> str:
         return json.dumps(
-            {"tenant_id": self.tenant_id, "message_id": self.message_id, "ticket": self.ticket},
+            {
+                "tenant_id": self.tenant_id,
+                "message_id": self.message_id,
+                "ticket": self.ticket,
+                "account_id": self.account_id,
+                "priority": int(self.priority),
+                "retries": self.retries,
+            },
             separators=(",", ":"),
         )
 
     @classmethod
     def from_json(cls, text: str) -> Reference:
         raw = json.loads(text)
-        return cls(str(raw["tenant_id"]), str(raw["message_id"]), str(raw["ticket"]))
+        account = raw.get("account_id")
+        return cls(
+            tenant_id=str(raw["tenant_id"]),
+            message_id=str(raw["message_id"]),
+            ticket=str(raw["ticket"]),
+            account_id=str(account) if account is not None else None,
+            priority=Priority(int(raw.get("priority", Priority.MEDIUM))),
+            retries=int(raw.get("retries", 0)),
+        )
+
+    def handed_on(self, ticket: str, retries: int | None = None) -> Reference:
+        """The same message under a new ticket (and, after a failure, a new retry count)."""
+        return replace(self, ticket=ticket, retries=self.retries if retries is None else retries)
 
 
 @dataclass(frozen=True)
 class Enqueue:
     reference: Reference
-    priority: Priority
     delay_seconds: int = 0
+
+    @property
+    def priority(self) -> Priority:
+        return self.reference.priority
 
 
 class SqsQueues:

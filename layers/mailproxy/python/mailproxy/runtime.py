@@ -29,7 +29,7 @@ if TYPE_CHECKING:
 def store() -> Store:
     from mailproxy.store.dynamo import Store
 
-    return Store(current_settings().resources)
+    return Store(current_settings().resources, aws.client("s3"))
 
 
 @lru_cache(maxsize=1)

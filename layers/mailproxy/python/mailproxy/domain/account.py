@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
@@ -47,6 +47,14 @@ class Account(BaseModel):
     limit_per_day: int | None = Field(default=None, ge=0)
     limit_behavior: Literal["defer", "reject"] = "defer"
     batch_size: int | None = Field(default=None, ge=1)
+    # Beyond the contract: what a possibly delivered message (connection lost after its
+    # data, or a sender gone after the server's 250) does next; a retried copy keeps its
+    # Message-ID, so receivers can drop it.
+    on_ambiguous: Literal["retry", "fail"] = "retry"
+    # Beyond the contract: seconds before each retry of a temporary failure.
+    retry_schedule: list[Annotated[int, Field(ge=1, le=86400)]] | None = Field(
+        default=None, min_length=1, max_length=10
+    )
 
     @property
     def tls_mode(self) -> TlsMode:

@@ -11,7 +11,9 @@ from mailproxy.domain.priority import Priority
 from mailproxy.domain.status import EventType, MessageStatus
 
 
-def event_id_for(event_ts: float, message_id: str, attempt: int, event_type: EventType) -> str:
+def event_id_for(
+    event_ts: float, message_id: str, attempt: int | str, event_type: EventType
+) -> str:
     """Sorts by time within a tenant, and is the same for the same outcome of the same attempt,
     so writing it twice cannot make two events."""
     return f"{int(event_ts * 1000):013d}#{message_id}#{attempt}#{event_type.value}"
@@ -65,6 +67,8 @@ class MessageState:
     attempts: int = 0
     retries: int = 0
     lease_until: float | None = None
+    claim_token: str | None = None
+    body_version: str | None = None
 
     @property
     def pk(self) -> str:

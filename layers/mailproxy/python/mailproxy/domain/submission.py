@@ -23,6 +23,7 @@ class QueuedState:
     priority: Priority
     ticket: str
     due_ts: float | None  # deferred_ts while waiting
+    account_id: str | None = None
 
 
 @dataclass(frozen=True)
@@ -48,7 +49,11 @@ def queue_delay(due_ts: float | None, now: float) -> int:
 
 
 def plan_submission(
-    existing: QueuedState | None, priority: Priority, deferred_ts: float | None, now: float
+    existing: QueuedState | None,
+    priority: Priority,
+    deferred_ts: float | None,
+    now: float,
+    account_id: str | None = None,
 ) -> Accept | Reject:
     due_ts = deferred_ts if deferred_ts is not None and deferred_ts > now else None
     status = MessageStatus.SCHEDULED if due_ts is not None else MessageStatus.PENDING
@@ -62,6 +67,7 @@ def plan_submission(
     keeps_place = (
         existing.status in (MessageStatus.PENDING, MessageStatus.SCHEDULED)
         and existing.priority == priority
+        and existing.account_id == account_id
         and (due_ts or now) >= (existing.due_ts or 0)
     )
     return Accept(status, due_ts, enqueue=not keeps_place, delay_seconds=delay)

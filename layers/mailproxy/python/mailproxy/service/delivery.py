@@ -1,49 +1,89 @@
-"""One queued reference, delivered: claim, send, record the outcome (or retry later)."""
+"""Queued references, delivered: claim (with the account's rate-limit slots), send, record
+the outcome; retry, defer or hand on what cannot go now.
+
+One owner at a time: a message is sent only by the sender whose claim succeeded, and its
+outcome is written only with that claim's token. A redelivered or superseded reference claims
+nothing. The one window no store can close is SMTP's own (the connection lost after the data,
+or a sender gone between the server's 250 and the write): that is recorded as `ambiguous`.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, Protocol
 
 from pydantic import SecretStr, ValidationError
 
 from mailproxy.delivery.attachments import fetch_all
-from mailproxy.delivery.mime import build_envelope
+from mailproxy.delivery.mime import Envelope, build_envelope
+from mailproxy.delivery.smtp_pool import AmbiguousDelivery
 from mailproxy.domain.account import Account, StoredAccount
 from mailproxy.domain.clock import Clock
 from mailproxy.domain.errors import DeliveryError, StaleWrite
 from mailproxy.domain.message import Message
+from mailproxy.domain.ports import (
+    Claimed,
+    ClaimResult,
+    CounterCharge,
+    OverLimit,
+    StoredBody,
+)
+from mailproxy.domain.rate_limit import DeferUntil, Window, over_limit, windows_for
 from mailproxy.domain.record import MessageEvent, MessageState, event_id_for
-from mailproxy.domain.retry import Fail, after_failure
-from mailproxy.domain.status import EventType, MessageStatus
+from mailproxy.domain.retry import RETRY_DELAYS_SECONDS, Fail, after_failure
+from mailproxy.domain.status import WAITING_STATUSES, EventType, MessageStatus
 from mailproxy.domain.submission import queue_delay
 from mailproxy.queueing import Enqueue, Reference
 from mailproxy.secret_box import account_context
 
 
 class DeliveryStore(Protocol):
-    def claim(
-        self, tenant_id: str, message_id: str, ticket: str, now: float, lease_seconds: int
-    ) -> MessageState | None: ...
-    def get_state(self, tenant_id: str, message_id: str) -> MessageState | None: ...
-    def get_payload(self, tenant_id: str, message_id: str) -> dict[str, Any] | None: ...
+    def get_bodies(self, tenant_id: str, ids: Iterable[str]) -> dict[str, StoredBody]: ...
     def get_account(self, tenant_id: str, account_id: str) -> StoredAccount | None: ...
-    def hand_on(
-        self, tenant_id: str, message_id: str, old_ticket: str, new_ticket: str
+    def get_state(self, tenant_id: str, message_id: str) -> MessageState | None: ...
+    def claim(
+        self,
+        tenant_id: str,
+        message_id: str,
+        ticket: str,
+        body_version: str | None,
+        *,
+        now: float,
+        lease_seconds: int,
+        claim_token: str,
+        charges: list[CounterCharge],
+        after_expired_lease: bool = False,
+    ) -> ClaimResult: ...
+    def requeue_waiting(
+        self,
+        tenant_id: str,
+        message_id: str,
+        old_ticket: str,
+        new_ticket: str,
+        *,
+        now: float,
+        due_ts: float | None = None,
+        event: MessageEvent | None = None,
+    ) -> bool: ...
+    def fail_waiting(
+        self, tenant_id: str, message_id: str, ticket: str, *, now: float, event: MessageEvent
     ) -> bool: ...
     def finish_attempt(
         self,
-        claimed: MessageState,
+        tenant_id: str,
+        message_id: str,
+        claim_token: str,
         *,
         status: MessageStatus,
         now: float,
-        event: MessageEvent,
+        events: list[MessageEvent],
         error: str | None = None,
         due_ts: float | None = None,
         new_ticket: str | None = None,
         retries: int | None = None,
+        release: list[CounterCharge] | None = None,
     ) -> None: ...
 
 
@@ -65,6 +105,7 @@ class Outcome(StrEnum):
     SENT = "sent"
     FAILED = "error"
     RETRY = "deferred"
+    RATE_LIMITED = "rate_limited"  # deferred to the end of a full window (not a retry)
     HANDED_ON = "handed_on"  # arrived before its due time; queued again for the rest
     DROPPED = "dropped"  # finished, superseded or owned by another sender: nothing to do
     STALE = "stale"  # lost ownership while sending (lease expired); the new owner decides
@@ -81,150 +122,302 @@ class DeliveryContext:
     secrets: Opener
 
 
-def deliver(reference: Reference, ctx: DeliveryContext) -> Outcome:
-    now = ctx.clock()
-    claimed = ctx.store.claim(
-        reference.tenant_id, reference.message_id, reference.ticket, now, ctx.lease_seconds
-    )
-    if claimed is None:
-        return _not_claimed(reference, ctx, now)
-    try:
-        account, envelope = _prepare(claimed, ctx)
-        refused = ctx.transport.send(
-            account, envelope.mail_from, envelope.recipients, envelope.data
+@dataclass
+class Invocation:
+    """One batch of references: their bodies read together, each account read once."""
+
+    ctx: DeliveryContext
+    bodies: dict[tuple[str, str], StoredBody] = field(default_factory=dict)
+    accounts: dict[tuple[str, str], Account | None] = field(default_factory=dict)
+
+    @classmethod
+    def prepare(cls, ctx: DeliveryContext, references: list[Reference]) -> Invocation:
+        invocation = cls(ctx)
+        by_tenant: dict[str, list[str]] = {}
+        for reference in references:
+            by_tenant.setdefault(reference.tenant_id, []).append(reference.message_id)
+        for tenant_id, ids in by_tenant.items():
+            for message_id, body in ctx.store.get_bodies(tenant_id, ids).items():
+                invocation.bodies[(tenant_id, message_id)] = body
+        return invocation
+
+    def body(self, reference: Reference) -> StoredBody | None:
+        key = (reference.tenant_id, reference.message_id)
+        if key not in self.bodies:
+            found = self.ctx.store.get_bodies(reference.tenant_id, [reference.message_id])
+            if reference.message_id in found:
+                self.bodies[key] = found[reference.message_id]
+        return self.bodies.get(key)
+
+    def account(self, tenant_id: str, account_id: str | None) -> Account | None:
+        if account_id is None:
+            return None
+        key = (tenant_id, account_id)
+        if key not in self.accounts:
+            stored = self.ctx.store.get_account(tenant_id, account_id)
+            self.accounts[key] = self._with_password(tenant_id, stored) if stored else None
+        return self.accounts[key]
+
+    def _with_password(self, tenant_id: str, stored: StoredAccount) -> Account:
+        account = stored.account
+        if not stored.sealed_password:
+            return account
+        password = self.ctx.secrets.open(
+            stored.sealed_password, account_context(tenant_id, account.id)
         )
-    except DeliveryError as error:
-        return _after_failure(claimed, error, ctx)
-    done = ctx.clock()
-    metadata: dict[str, Any] = {"refused": refused} if refused else {}
-    return _finish(
-        claimed,
-        ctx,
-        Outcome.SENT,
-        status=MessageStatus.SENT,
-        now=done,
-        event=_event(claimed, EventType.SENT, done, None, metadata),
-    )
+        return account.model_copy(update={"password": SecretStr(password)})
 
 
-def _not_claimed(reference: Reference, ctx: DeliveryContext, now: float) -> Outcome:
-    state = ctx.store.get_state(reference.tenant_id, reference.message_id)
-    early = (
-        state is not None
-        and state.ticket == reference.ticket
-        and state.status in (MessageStatus.PENDING, MessageStatus.SCHEDULED, MessageStatus.DEFERRED)
-        and state.deferred_ts is not None
-        and state.deferred_ts > now
-    )
-    if not early or state is None:
+def deliver(reference: Reference, invocation: Invocation) -> Outcome:
+    ctx = invocation.ctx
+    now = ctx.clock()
+    body = invocation.body(reference)
+    if body is None:
+        return Outcome.DROPPED  # deleted (cancelled) since it was queued
+    account = invocation.account(reference.tenant_id, reference.account_id)
+    windows = windows_for(account) if account is not None else []
+    charges = [
+        CounterCharge(
+            window.counter_key(reference.tenant_id, reference.account_id or "", now),
+            window.limit,
+            window.expires_at(now),
+        )
+        for window in windows
+    ]
+    attempt = _Attempt(reference, ctx, body, account, charges, now)
+    result = attempt.claim()
+    if isinstance(result, OverLimit):
+        return attempt.over_limit([windows[index] for index in result.full])
+    claimed = result if isinstance(result, Claimed) else attempt.after_refused_claim()
+    if isinstance(claimed, Outcome):
+        return claimed
+    return attempt.send(claimed)
+
+
+@dataclass
+class _Attempt:
+    reference: Reference
+    ctx: DeliveryContext
+    body: StoredBody
+    account: Account | None
+    charges: list[CounterCharge]
+    now: float
+
+    def claim(self, after_expired_lease: bool = False) -> ClaimResult:
+        return self.ctx.store.claim(
+            self.reference.tenant_id,
+            self.reference.message_id,
+            self.reference.ticket,
+            self.body.version,
+            now=self.now,
+            lease_seconds=self.ctx.lease_seconds,
+            claim_token=self.ctx.new_ticket(),
+            charges=self.charges,
+            after_expired_lease=after_expired_lease,
+        )
+
+    def after_refused_claim(self) -> Claimed | Outcome:
+        """Why the claim was refused, and what follows: hand on an early reference, take
+        over from a sender whose lease ran out, or drop a reference that is not live."""
+        ref = self.reference
+        state = self.ctx.store.get_state(ref.tenant_id, ref.message_id)
+        if state is None or state.ticket != ref.ticket:
+            return Outcome.DROPPED
+        if (
+            state.status in WAITING_STATUSES
+            and state.deferred_ts is not None
+            and state.deferred_ts > self.now
+        ):
+            return self._hand_on(state.deferred_ts)
+        if (
+            state.status is MessageStatus.SENDING
+            and state.lease_until is not None
+            and state.lease_until < self.now
+            and state.body_version == self.body.version
+        ):
+            taken = self.claim(after_expired_lease=True)
+            if isinstance(taken, Claimed):
+                return taken
+            if isinstance(taken, OverLimit):
+                return self.over_limit([])
         return Outcome.DROPPED
-    ticket = ctx.new_ticket()
-    # Queue first, then move the ticket: if the second step fails, the new reference is
-    # simply stale, while the old one is redelivered and tries again.
-    ctx.queues.send(
-        [
-            Enqueue(
-                Reference(state.tenant_id, state.id, ticket),
-                state.priority,
-                queue_delay(state.deferred_ts, now),
+
+    def _hand_on(self, due_ts: float) -> Outcome:
+        ticket = self.ctx.new_ticket()
+        # Queue first, then move the ticket: if the second step fails, the new reference is
+        # simply stale, while the old one is redelivered and tries again.
+        self.ctx.queues.send(
+            [Enqueue(self.reference.handed_on(ticket), queue_delay(due_ts, self.now))]
+        )
+        ref = self.reference
+        moved = self.ctx.store.requeue_waiting(
+            ref.tenant_id, ref.message_id, ref.ticket, ticket, now=self.now
+        )
+        return Outcome.HANDED_ON if moved else Outcome.DROPPED
+
+    def over_limit(self, full: list[Window]) -> Outcome:
+        ref = self.reference
+        assert self.account is not None
+        decision = (
+            over_limit(self.account, full, self.now)
+            if full
+            else DeferUntil(int(self.now) + 1, "rate_limit_exceeded")
+        )
+        if not isinstance(decision, DeferUntil):
+            failed = self.ctx.store.fail_waiting(
+                ref.tenant_id,
+                ref.message_id,
+                ref.ticket,
+                now=self.now,
+                event=self._event(EventType.ERROR, self.now, decision.reason, "rate"),
             )
-        ]
-    )
-    moved = ctx.store.hand_on(state.tenant_id, state.id, reference.ticket, ticket)
-    return Outcome.HANDED_ON if moved else Outcome.DROPPED
-
-
-def _prepare(claimed: MessageState, ctx: DeliveryContext) -> tuple[Account, Any]:
-    payload = ctx.store.get_payload(claimed.tenant_id, claimed.id)
-    if payload is None:
-        raise DeliveryError("Message payload is missing", temporary=False)
-    try:
-        message = Message.model_validate(payload)
-    except ValidationError as error:
-        raise DeliveryError(f"Stored message is invalid: {error}", temporary=False) from error
-    stored = (
-        ctx.store.get_account(claimed.tenant_id, claimed.account_id) if claimed.account_id else None
-    )
-    if stored is None:
-        raise DeliveryError(
-            f"Account '{claimed.account_id}' not found for tenant '{claimed.tenant_id}'",
-            temporary=False,
+            return Outcome.FAILED if failed else Outcome.DROPPED
+        ticket = self.ctx.new_ticket()
+        self.ctx.queues.send(
+            [Enqueue(ref.handed_on(ticket), queue_delay(decision.due_ts, self.now))]
         )
-    account = stored.account
-    if stored.sealed_password:
-        password = ctx.secrets.open(
-            stored.sealed_password, account_context(claimed.tenant_id, account.id)
+        moved = self.ctx.store.requeue_waiting(
+            ref.tenant_id,
+            ref.message_id,
+            ref.ticket,
+            ticket,
+            now=self.now,
+            due_ts=decision.due_ts,
+            event=self._event(
+                EventType.DEFERRED,
+                self.now,
+                decision.reason,
+                "rate",
+                {"deferred_ts": decision.due_ts, "deferred_reason": decision.reason},
+            ),
         )
-        account = account.model_copy(update={"password": SecretStr(password)})
-    attachments = fetch_all(message.attachments or [])
-    return account, build_envelope(claimed.tenant_id, message, attachments, ctx.clock())
+        return Outcome.RATE_LIMITED if moved else Outcome.DROPPED
 
+    def send(self, claimed: Claimed) -> Outcome:
+        events: list[MessageEvent] = []
+        if claimed.after_expired_lease:
+            reason = "A previous attempt may have delivered this message (its sender stopped)"
+            events.append(self._event(EventType.AMBIGUOUS, self.now, reason, "lease"))
+            if self.account is not None and self.account.on_ambiguous == "fail":
+                return self._fail(claimed, f"Delivery uncertain: {reason}", events)
+        try:
+            account, envelope = self._prepare()
+            refused = self.ctx.transport.send(
+                account, envelope.mail_from, envelope.recipients, envelope.data
+            )
+        except DeliveryError as error:
+            return self._after_failure(claimed, error, events)
+        done = self.ctx.clock()
+        metadata: dict[str, Any] = {"refused": refused} if refused else {}
+        events.append(self._event(EventType.SENT, done, None, claimed.claim_token, metadata))
+        return self._finish(
+            claimed, Outcome.SENT, status=MessageStatus.SENT, now=done, events=events
+        )
 
-def _after_failure(claimed: MessageState, error: DeliveryError, ctx: DeliveryContext) -> Outcome:
-    now = ctx.clock()
-    decision = after_failure(error, claimed.retries, now)
-    if isinstance(decision, Fail):
-        return _finish(
+    def _prepare(self) -> tuple[Account, Envelope]:
+        try:
+            message = Message.model_validate(self.body.payload)
+        except ValidationError as error:
+            raise DeliveryError(f"Stored message is invalid: {error}", temporary=False) from error
+        if self.account is None:
+            raise DeliveryError(
+                f"Account '{self.reference.account_id}' not found for tenant "
+                f"'{self.reference.tenant_id}'",
+                temporary=False,
+            )
+        attachments = fetch_all(message.attachments or [])
+        return self.account, build_envelope(
+            self.reference.tenant_id, message, attachments, self.ctx.clock()
+        )
+
+    def _after_failure(
+        self, claimed: Claimed, error: DeliveryError, events: list[MessageEvent]
+    ) -> Outcome:
+        now = self.ctx.clock()
+        if isinstance(error, AmbiguousDelivery):
+            events.append(self._event(EventType.AMBIGUOUS, now, error.text, claimed.claim_token))
+            if self.account is not None and self.account.on_ambiguous == "fail":
+                return self._fail(claimed, f"Delivery uncertain: {error.text}", events)
+        schedule = (
+            tuple(self.account.retry_schedule)
+            if self.account is not None and self.account.retry_schedule
+            else RETRY_DELAYS_SECONDS
+        )
+        decision = after_failure(error, self.reference.retries, now, schedule)
+        if isinstance(decision, Fail):
+            return self._fail(claimed, decision.reason, events)
+        ticket = self.ctx.new_ticket()
+        retries = self.reference.retries + 1
+        self.ctx.queues.send(
+            [
+                Enqueue(
+                    self.reference.handed_on(ticket, retries),
+                    queue_delay(decision.due_ts, now),
+                )
+            ]
+        )
+        events.append(
+            self._event(
+                EventType.DEFERRED,
+                now,
+                decision.reason,
+                claimed.claim_token,
+                {
+                    "deferred_ts": int(decision.due_ts),
+                    "deferred_reason": decision.reason,
+                    "retry": retries,
+                },
+            )
+        )
+        return self._finish(
             claimed,
-            ctx,
+            Outcome.RETRY,
+            status=MessageStatus.DEFERRED,
+            now=now,
+            events=events,
+            error=decision.reason,
+            due_ts=decision.due_ts,
+            new_ticket=ticket,
+            retries=retries,
+            # A temporary failure gives its rate-limit slots back.
+            release=self.charges,
+        )
+
+    def _fail(self, claimed: Claimed, reason: str, events: list[MessageEvent]) -> Outcome:
+        now = self.ctx.clock()
+        events.append(self._event(EventType.ERROR, now, reason, claimed.claim_token))
+        return self._finish(
+            claimed,
             Outcome.FAILED,
             status=MessageStatus.ERROR,
             now=now,
-            event=_event(claimed, EventType.ERROR, now, decision.reason),
-            error=decision.reason,
+            events=events,
+            error=reason,
         )
-    ticket = ctx.new_ticket()
-    ctx.queues.send(
-        [
-            Enqueue(
-                Reference(claimed.tenant_id, claimed.id, ticket),
-                claimed.priority,
-                queue_delay(decision.due_ts, now),
+
+    def _finish(self, claimed: Claimed, outcome: Outcome, **changes: Any) -> Outcome:
+        ref = self.reference
+        try:
+            self.ctx.store.finish_attempt(
+                ref.tenant_id, ref.message_id, claimed.claim_token, **changes
             )
-        ]
-    )
-    return _finish(
-        claimed,
-        ctx,
-        Outcome.RETRY,
-        status=MessageStatus.DEFERRED,
-        now=now,
-        event=_event(
-            claimed,
-            EventType.DEFERRED,
-            now,
-            decision.reason,
-            {"deferred_ts": int(decision.due_ts), "retry": claimed.retries + 1},
-        ),
-        error=decision.reason,
-        due_ts=decision.due_ts,
-        new_ticket=ticket,
-        retries=claimed.retries + 1,
-    )
+        except StaleWrite:
+            return Outcome.STALE
+        return outcome
 
-
-def _finish(
-    claimed: MessageState, ctx: DeliveryContext, outcome: Outcome, **changes: Any
-) -> Outcome:
-    try:
-        ctx.store.finish_attempt(claimed, **changes)
-    except StaleWrite:
-        return Outcome.STALE
-    return outcome
-
-
-def _event(
-    claimed: MessageState,
-    event_type: EventType,
-    now: float,
-    description: str | None,
-    metadata: dict[str, Any] | None = None,
-) -> MessageEvent:
-    return MessageEvent(
-        event_id=event_id_for(now, claimed.id, claimed.attempts, event_type),
-        message_id=claimed.id,
-        event_type=event_type,
-        event_ts=now,
-        description=description,
-        metadata=metadata or {},
-    )
+    def _event(
+        self,
+        event_type: EventType,
+        at: float,
+        description: str | None,
+        attempt: str,
+        metadata: dict[str, Any] | None = None,
+    ) -> MessageEvent:
+        return MessageEvent(
+            event_id=event_id_for(at, self.reference.message_id, attempt, event_type),
+            message_id=self.reference.message_id,
+            event_type=event_type,
+            event_ts=at,
+            description=description,
+            metadata=metadata or {},
+        )

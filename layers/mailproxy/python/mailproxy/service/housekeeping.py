@@ -4,20 +4,19 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Literal, Protocol
+from typing import Protocol
 
 from mailproxy.auth import Principal, scoped_tenant
 from mailproxy.domain.clock import Clock
 from mailproxy.domain.errors import FieldProblem, InvalidRequest
+from mailproxy.domain.ports import DeleteOutcome
 from mailproxy.domain.record import MessageEvent, MessageState
 
 DEFAULT_RETENTION_SECONDS = 7 * 24 * 3600
 
 
 class HousekeepingStore(Protocol):
-    def delete_message(
-        self, tenant_id: str, message_id: str, now: float
-    ) -> Literal["removed", "not_found", "in_flight"]: ...
+    def delete_message(self, tenant_id: str, message_id: str, now: float) -> DeleteOutcome: ...
     def finished_before(self, tenant_id: str, before_ts: float) -> list[MessageState]: ...
     def events_by_message(self, tenant_id: str) -> dict[str, list[MessageEvent]]: ...
     def remove_finished(self, tenant_id: str, message_id: str, event_ids: list[str]) -> bool: ...

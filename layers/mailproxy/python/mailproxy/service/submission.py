@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Protocol
 
 from mailproxy.auth import WRONG_TENANT, Principal, Unauthorized
 from mailproxy.domain.account import StoredAccount
@@ -15,9 +15,10 @@ from mailproxy.domain.errors import (
     FieldProblem,
     InvalidRequest,
     PayloadTooLarge,
-    StaleWrite,
 )
+from mailproxy.domain.limits import MAX_BODY_BYTES
 from mailproxy.domain.message import MAX_MESSAGES_PER_REQUEST, AddMessagesRequest, Message
+from mailproxy.domain.ports import SubmissionWrite
 from mailproxy.domain.priority import DEFAULT_PRIORITY, Priority
 from mailproxy.domain.record import MessageEvent, MessageState, event_id_for
 from mailproxy.domain.status import EventType, MessageStatus
@@ -25,9 +26,9 @@ from mailproxy.domain.submission import Accept, QueuedState, Reject, plan_submis
 from mailproxy.outbound_http import UrlPolicy, url_problem
 from mailproxy.queueing import Enqueue, Reference
 
-# A stored payload must fit in one DynamoDB item (400 KB) with room for its keys; larger
-# messages need the S3 payload store of the delivery engine.
-MAX_STORED_PAYLOAD_BYTES = 350 * 1024
+# One message with its inline attachments, as stored: what the API can carry (a larger
+# payload goes to the S3 payload bucket, so no DynamoDB item limit applies).
+MAX_STORED_PAYLOAD_BYTES = MAX_BODY_BYTES
 
 
 @dataclass(frozen=True)
@@ -42,13 +43,7 @@ class SubmissionStore(Protocol):
     def get_account(self, tenant_id: str, account_id: str) -> StoredAccount | None: ...
     def tenants_with_account(self, account_id: str) -> list[str]: ...
     def get_states(self, tenant_id: str, ids: list[str]) -> dict[str, MessageState]: ...
-    def save_submission(
-        self,
-        state: MessageState,
-        payload: dict[str, Any],
-        expected_ticket: str | None,
-        event: MessageEvent | None = None,
-    ) -> None: ...
+    def save_submissions(self, writes: list[SubmissionWrite]) -> set[str]: ...
 
 
 class Queues(Protocol):
@@ -64,6 +59,13 @@ class SubmissionResult:
         self.rejected.append({"id": message_id, "reason": reason})
 
 
+@dataclass(frozen=True)
+class _Planned:
+    write: SubmissionWrite
+    enqueue: Enqueue | None  # None: the stored reference keeps its place in line
+    rejection: str | None = None  # recorded, but refused (an unknown account)
+
+
 def add_messages(
     request: AddMessagesRequest,
     caller: Principal,
@@ -73,7 +75,10 @@ def add_messages(
     new_ticket: Callable[[], str],
     policy: SubmissionPolicy,
 ) -> SubmissionResult:
-    """Accept what can be accepted; BadRequest when nothing could be queued."""
+    """Accept what can be accepted; BadRequest when nothing could be queued.
+
+    One batch read of what is stored, one transaction per group of messages, one queue
+    call per ten references: a request of 50 messages costs a handful of AWS calls."""
     if len(request.messages) > MAX_MESSAGES_PER_REQUEST:
         raise BadRequest(
             f"Too many messages: {len(request.messages)} (at most {MAX_MESSAGES_PER_REQUEST})"
@@ -88,28 +93,39 @@ def add_messages(
     tenant_ids = _resolve_tenants(request.messages, caller, store)
     now = clock()
     result = SubmissionResult()
-    to_queue: list[Enqueue] = []
     by_tenant: dict[str, list[Message]] = {}
     for message, tenant_id in zip(request.messages, tenant_ids, strict=True):
         by_tenant.setdefault(tenant_id, []).append(message)
+    accounts = _AccountLookup(store)
+    planned: list[_Planned] = []
     for tenant_id, messages in by_tenant.items():
         existing = store.get_states(tenant_id, [m.id for m in messages])
         for message in _last_of_each_id(messages):
-            outcome = _submit_one(
+            outcome = _plan_one(
                 tenant_id,
                 message,
                 existing.get(message.id),
                 default_priority,
-                store,
+                accounts,
                 now,
                 new_ticket,
             )
             if isinstance(outcome, str):
                 result.reject(message.id, outcome)
             else:
-                result.queued += 1
-                if outcome is not None:
-                    to_queue.append(outcome)
+                planned.append(outcome)
+    stale = store.save_submissions([plan.write for plan in planned])
+    to_queue: list[Enqueue] = []
+    for plan in planned:
+        message_id = plan.write.state.id
+        if message_id in stale:
+            result.reject(message_id, "changed by another request while this one ran; submit again")
+        elif plan.rejection is not None:
+            result.reject(message_id, plan.rejection)
+        else:
+            result.queued += 1
+            if plan.enqueue is not None:
+                to_queue.append(plan.enqueue)
     if to_queue:
         # A reference that fails to queue leaves its message stored and pending; the
         # scheduler's recovery pass finds such messages and queues them again.
@@ -119,32 +135,52 @@ def add_messages(
     return result
 
 
+class _AccountLookup:
+    """Each account read once per request, however many messages name it."""
+
+    def __init__(self, store: SubmissionStore) -> None:
+        self._store = store
+        self._known: dict[tuple[str, str], bool] = {}
+
+    def exists(self, tenant_id: str, account_id: str) -> bool:
+        key = (tenant_id, account_id)
+        if key not in self._known:
+            self._known[key] = self._store.get_account(tenant_id, account_id) is not None
+        return self._known[key]
+
+
 def _last_of_each_id(messages: list[Message]) -> list[Message]:
     """Within one request, a repeated id replaces the earlier one, as a later request would."""
     latest = {message.id: message for message in messages}
     return list(latest.values())
 
 
-def _submit_one(
+def _plan_one(
     tenant_id: str,
     message: Message,
     existing: MessageState | None,
     default_priority: Priority,
-    store: SubmissionStore,
+    accounts: _AccountLookup,
     now: float,
     new_ticket: Callable[[], str],
-) -> Enqueue | str | None:
-    """The reference to queue (None: the stored one keeps its place), or a rejection reason."""
+) -> _Planned | str:
+    """What to write and queue for one message, or why it is rejected outright."""
     priority = message.effective_priority(default_priority)
     queued_state = (
-        QueuedState(existing.status, existing.priority, existing.ticket, existing.deferred_ts)
+        QueuedState(
+            existing.status,
+            existing.priority,
+            existing.ticket,
+            existing.deferred_ts,
+            existing.account_id,
+        )
         if existing is not None
         else None
     )
-    plan = plan_submission(queued_state, priority, message.deferred_ts, now)
+    plan = plan_submission(queued_state, priority, message.deferred_ts, now, message.account_id)
     if isinstance(plan, Reject):
         return plan.reason
-    account_problem = _account_problem(tenant_id, message, store)
+    account_problem = _account_problem(tenant_id, message, accounts)
     ticket = new_ticket() if plan.enqueue or existing is None else existing.ticket
     state = MessageState(
         tenant_id=tenant_id,
@@ -159,6 +195,7 @@ def _submit_one(
         deferred_ts=plan.due_ts,
         error_ts=now if account_problem is not None else None,
         error=account_problem,
+        body_version=new_ticket(),
     )
     event = (
         MessageEvent(
@@ -171,24 +208,29 @@ def _submit_one(
         if account_problem is not None
         else None
     )
-    payload = message.as_submitted() | {"tenant_id": tenant_id}
-    try:
-        store.save_submission(
-            state, payload, existing.ticket if existing is not None else None, event
-        )
-    except StaleWrite:
-        return "changed by another request while this one ran; submit it again"
+    write = SubmissionWrite(
+        state,
+        message.as_submitted() | {"tenant_id": tenant_id},
+        existing.ticket if existing is not None else None,
+        event,
+    )
     if account_problem is not None:
-        return account_problem
-    if not isinstance(plan, Accept) or not plan.enqueue:
-        return None
-    return Enqueue(Reference(tenant_id, message.id, ticket), priority, plan.delay_seconds)
+        return _Planned(write, None, rejection=account_problem)
+    enqueue = (
+        Enqueue(
+            Reference(tenant_id, message.id, ticket, message.account_id, priority),
+            plan.delay_seconds,
+        )
+        if isinstance(plan, Accept) and plan.enqueue
+        else None
+    )
+    return _Planned(write, enqueue)
 
 
-def _account_problem(tenant_id: str, message: Message, store: SubmissionStore) -> str | None:
+def _account_problem(tenant_id: str, message: Message, accounts: _AccountLookup) -> str | None:
     if message.account_id is None:
         return "account_id is required"
-    if store.get_account(tenant_id, message.account_id) is None:
+    if not accounts.exists(tenant_id, message.account_id):
         return f"Account '{message.account_id}' not found for tenant '{tenant_id}'"
     return None
 

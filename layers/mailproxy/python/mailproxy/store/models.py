@@ -30,6 +30,7 @@ class Models:
     message: Any
     body: Any
     event: Any
+    counter: Any
     connection: Connection
 
 
@@ -47,7 +48,9 @@ def _meta(table_name: str) -> Any:
 
 
 @lru_cache(maxsize=4)
-def bind_models(tenants: str, accounts: str, messages: str, bodies: str, events: str) -> Models:
+def bind_models(
+    tenants: str, accounts: str, messages: str, bodies: str, events: str, counters: str
+) -> Models:
     """Model classes for one set of table names (one per environment, cached)."""
 
     class TenantByKeyIndex(GlobalSecondaryIndex["TenantModel"]):
@@ -111,6 +114,10 @@ def bind_models(tenants: str, accounts: str, messages: str, bodies: str, events:
         attempts = NumberAttribute(default=0)
         retries = NumberAttribute(default=0)
         lease_until = NumberAttribute(null=True)
+        # The owner's proof: an outcome is written only by the sender holding this token.
+        claim_token = UnicodeAttribute(null=True)
+        # Which body this state goes with; a sender that read another one does not claim.
+        body_version = UnicodeAttribute(null=True)
         expires_at = NumberAttribute(null=True)
 
     class BodyModel(Model):
@@ -119,7 +126,18 @@ def bind_models(tenants: str, accounts: str, messages: str, bodies: str, events:
         Meta = _meta(bodies)
         tenant_id = UnicodeAttribute(hash_key=True)
         id = UnicodeAttribute(range_key=True)
-        payload = JSONAttribute()
+        version = UnicodeAttribute(null=True)
+        # Inline when small; a large payload lives in the payload bucket under s3_key.
+        payload = JSONAttribute(null=True)
+        s3_key = UnicodeAttribute(null=True)
+        expires_at = NumberAttribute(null=True)
+
+    class CounterModel(Model):
+        """Slots taken in one rate-limit window of one account."""
+
+        Meta = _meta(counters)
+        key = UnicodeAttribute(hash_key=True)
+        slots = NumberAttribute(null=True)
         expires_at = NumberAttribute(null=True)
 
     class EventModel(Model):
@@ -140,6 +158,7 @@ def bind_models(tenants: str, accounts: str, messages: str, bodies: str, events:
         message=MessageModel,
         body=BodyModel,
         event=EventModel,
+        counter=CounterModel,
         connection=Connection(
             connect_timeout_seconds=CONNECT_TIMEOUT_SECONDS,
             read_timeout_seconds=READ_TIMEOUT_SECONDS,

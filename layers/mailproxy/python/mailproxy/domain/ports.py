@@ -1,0 +1,57 @@
+"""The shapes the use cases and the store exchange: what to write, what a claim found.
+
+Plain data, so the use cases (and the handlers importing them) need no persistence library.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from mailproxy.domain.record import MessageEvent, MessageState
+
+DeleteOutcome = Literal["removed", "not_found", "in_flight"]
+
+
+@dataclass(frozen=True)
+class SubmissionWrite:
+    state: MessageState
+    payload: dict[str, Any]
+    # None: the id must be new; else the message must still wait under this ticket.
+    expected_ticket: str | None
+    event: MessageEvent | None = None
+
+
+@dataclass(frozen=True)
+class StoredBody:
+    version: str | None
+    payload: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class CounterCharge:
+    """One rate-limit slot a send takes: in the window item `key`, if under `limit`."""
+
+    key: str
+    limit: int
+    expires_at: int
+
+
+@dataclass(frozen=True)
+class Claimed:
+    claim_token: str
+    # The previous owner's lease ran out while it was sending: it may have delivered.
+    after_expired_lease: bool = False
+
+
+@dataclass(frozen=True)
+class NotClaimable:
+    pass
+
+
+@dataclass(frozen=True)
+class OverLimit:
+    full: list[int] = field(default_factory=list)  # positions in the charges
+
+
+ClaimResult = Claimed | NotClaimable | OverLimit

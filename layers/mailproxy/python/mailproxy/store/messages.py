@@ -1,0 +1,470 @@
+"""Messages: submission, the sender's claim and outcomes, listing and housekeeping.
+
+Every write that changes a message's state is conditional on what the writer last saw (its
+ticket, or the claim token of the attempt it owns), so a stale sender, a redelivered queue
+record or a racing request can never overwrite a newer decision.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Iterator
+from typing import Any
+
+from pynamodb.exceptions import TransactWriteError, UpdateError
+from pynamodb.transactions import TransactWrite
+
+from mailproxy.domain.errors import StaleWrite
+from mailproxy.domain.ports import (
+    Claimed,
+    ClaimResult,
+    CounterCharge,
+    DeleteOutcome,
+    NotClaimable,
+    OverLimit,
+    StoredBody,
+    SubmissionWrite,
+)
+from mailproxy.domain.priority import Priority
+from mailproxy.domain.record import MessageEvent, MessageState
+from mailproxy.domain.status import FINAL_STATUSES, WAITING_STATUSES, EventType, MessageStatus
+from mailproxy.store.base import BATCH_GET_LIMIT, Records, failed_items, is_condition_failure
+from mailproxy.store.payloads import PayloadBucket, payload_key
+
+# A payload larger than this goes to the payload bucket: the body item stays small and far
+# from DynamoDB's 400 KB item limit.
+INLINE_PAYLOAD_BYTES = 100 * 1024
+# DynamoDB: at most 100 items and 4 MB in one transaction.
+_TRANSACTION_ITEMS = 99
+_TRANSACTION_BYTES = 3_500_000
+
+
+class MessageRecords(Records):
+    _payloads: PayloadBucket | None
+
+    # -- submission -----------------------------------------------------------------------
+
+    def get_states(self, tenant_id: str, ids: Iterable[str]) -> dict[str, MessageState]:
+        found: dict[str, MessageState] = {}
+        for chunk in _chunks(sorted(set(ids)), BATCH_GET_LIMIT):
+            keys = [(tenant_id, key) for key in chunk]
+            for item in self._m.message.batch_get(keys, consistent_read=True):
+                found[item.id] = self._to_state(item)
+        return found
+
+    def save_submissions(self, writes: list[SubmissionWrite]) -> set[str]:
+        """Store new and replacing messages, each only if it is still as the caller saw it.
+        Few calls: many messages share one transaction; a conflict sends that group's
+        messages one by one. Returns the ids that changed meanwhile (not written)."""
+        stale: set[str] = set()
+        for group in self._transaction_groups(writes):
+            try:
+                self._write_submissions(group)
+                continue
+            except TransactWriteError as error:
+                if not is_condition_failure(error):
+                    raise
+            for write in group:
+                if len(group) > 1:
+                    try:
+                        self._write_submissions([write])
+                        continue
+                    except TransactWriteError as single:
+                        if not is_condition_failure(single):
+                            raise
+                stale.add(write.state.id)
+        return stale
+
+    def _transaction_groups(self, writes: list[SubmissionWrite]) -> list[list[SubmissionWrite]]:
+        groups: list[list[SubmissionWrite]] = []
+        items = size = 0
+        for write in writes:
+            weight = 2 + (write.event is not None)
+            payload_size = min(len(json.dumps(write.payload)), INLINE_PAYLOAD_BYTES)
+            if groups and (
+                items + weight <= _TRANSACTION_ITEMS and size + payload_size <= _TRANSACTION_BYTES
+            ):
+                groups[-1].append(write)
+                items, size = items + weight, size + payload_size
+            else:
+                groups.append([write])
+                items, size = weight, payload_size
+        return groups
+
+    def _write_submissions(self, group: list[SubmissionWrite]) -> None:
+        m = self._m.message
+        with TransactWrite(connection=self._m.connection) as tx:
+            for write in group:
+                state = write.state
+                if write.expected_ticket is None:
+                    condition = m.id.does_not_exist()
+                else:
+                    condition = (m.ticket == write.expected_ticket) & m.status.is_in(
+                        *(s.value for s in WAITING_STATUSES)
+                    )
+                tx.save(self._from_state(state), condition=condition)
+                tx.save(self._body_item(state, write.payload))
+                if write.event is not None:
+                    tx.save(self._from_event(state.tenant_id, write.event))
+
+    def _body_item(self, state: MessageState, payload: dict[str, Any]) -> Any:
+        version = state.body_version or ""
+        encoded = json.dumps(payload, separators=(",", ":"))
+        if len(encoded.encode()) > INLINE_PAYLOAD_BYTES and self._payloads is not None:
+            key = payload_key(state.tenant_id, state.id, version)
+            self._payloads.put(key, payload)
+            return self._m.body(state.tenant_id, state.id, version=version, s3_key=key)
+        return self._m.body(state.tenant_id, state.id, version=version, payload=payload)
+
+    # -- delivery ---------------------------------------------------------------------------
+
+    def get_bodies(self, tenant_id: str, ids: Iterable[str]) -> dict[str, StoredBody]:
+        """The payloads of several messages in one call (a large one read from S3)."""
+        found: dict[str, StoredBody] = {}
+        for chunk in _chunks(sorted(set(ids)), BATCH_GET_LIMIT):
+            keys = [(tenant_id, key) for key in chunk]
+            for item in self._m.body.batch_get(keys):
+                found[item.id] = self._to_body(item)
+        return found
+
+    def _to_body(self, item: Any) -> StoredBody:
+        if item.s3_key and self._payloads is not None:
+            return StoredBody(item.version, self._payloads.get(item.s3_key))
+        return StoredBody(item.version, dict(item.payload or {}))
+
+    def claim(
+        self,
+        tenant_id: str,
+        message_id: str,
+        ticket: str,
+        body_version: str | None,
+        *,
+        now: float,
+        lease_seconds: int,
+        claim_token: str,
+        charges: list[CounterCharge],
+        after_expired_lease: bool = False,
+    ) -> ClaimResult:
+        """Make this sender the message's one owner and take its rate-limit slots, in one
+        transaction: either all of it happens or none. A message is claimable with this
+        reference's ticket and body when it waits and is due; with after_expired_lease, also
+        when a previous owner's lease ran out."""
+        m = self._m.message
+        if after_expired_lease:
+            claimable = (m.status == MessageStatus.SENDING.value) & (m.lease_until < now)
+        else:
+            claimable = m.status.is_in(*(s.value for s in WAITING_STATUSES)) & (
+                m.deferred_ts.does_not_exist() | (m.deferred_ts <= now)
+            )
+        same_body = (
+            m.body_version.does_not_exist()
+            if body_version is None
+            else (m.body_version == body_version)
+        )
+        condition = (m.ticket == ticket) & same_body & claimable
+        counter = self._m.counter
+        try:
+            with TransactWrite(connection=self._m.connection) as tx:
+                tx.update(
+                    m(tenant_id, message_id),
+                    actions=[
+                        m.status.set(MessageStatus.SENDING.value),
+                        m.lease_until.set(now + lease_seconds),
+                        m.claim_token.set(claim_token),
+                        m.attempts.add(1),
+                        m.updated_at.set(now),
+                    ],
+                    condition=condition,
+                )
+                for charge in charges:
+                    tx.update(
+                        counter(charge.key),
+                        actions=[counter.slots.add(1), counter.expires_at.set(charge.expires_at)],
+                        condition=counter.slots.does_not_exist() | (counter.slots < charge.limit),
+                    )
+        except TransactWriteError as error:
+            if not is_condition_failure(error):
+                raise
+            failed = failed_items(error)
+            if 0 in failed or not failed:
+                return NotClaimable()
+            return OverLimit([index - 1 for index in failed])
+        return Claimed(claim_token, after_expired_lease)
+
+    def release(self, charges: list[CounterCharge]) -> None:
+        """Give back slots taken by a claim whose send did not happen."""
+        counter = self._m.counter
+        for charge in charges:
+            counter(charge.key).update(actions=[counter.slots.add(-1)])
+
+    def get_state(self, tenant_id: str, message_id: str) -> MessageState | None:
+        try:
+            return self._to_state(self._m.message.get(tenant_id, message_id, consistent_read=True))
+        except self._m.message.DoesNotExist:
+            return None
+
+    def requeue_waiting(
+        self,
+        tenant_id: str,
+        message_id: str,
+        old_ticket: str,
+        new_ticket: str,
+        *,
+        now: float,
+        due_ts: float | None = None,
+        event: MessageEvent | None = None,
+    ) -> bool:
+        """Give a waiting message a new ticket (its reference about to be queued becomes the
+        only live one), and a new due time when deferred. False when it moved on."""
+        m = self._m.message
+        actions = [m.ticket.set(new_ticket)]
+        if due_ts is not None:
+            actions += [
+                m.status.set(MessageStatus.DEFERRED.value),
+                m.deferred_ts.set(due_ts),
+                m.updated_at.set(now),
+            ]
+        condition = (m.ticket == old_ticket) & m.status.is_in(*(s.value for s in WAITING_STATUSES))
+        try:
+            if event is None:
+                m(tenant_id, message_id).update(actions=actions, condition=condition)
+            else:
+                with TransactWrite(connection=self._m.connection) as tx:
+                    tx.update(m(tenant_id, message_id), actions=actions, condition=condition)
+                    tx.save(self._from_event(tenant_id, event))
+        except (UpdateError, TransactWriteError) as error:
+            if is_condition_failure(error):
+                return False
+            raise
+        return True
+
+    def fail_waiting(
+        self, tenant_id: str, message_id: str, ticket: str, *, now: float, event: MessageEvent
+    ) -> bool:
+        """Fail a waiting message without a send (over a limit that rejects)."""
+        m = self._m.message
+        try:
+            with TransactWrite(connection=self._m.connection) as tx:
+                tx.update(
+                    m(tenant_id, message_id),
+                    actions=[
+                        m.status.set(MessageStatus.ERROR.value),
+                        m.error.set(event.description),
+                        m.error_ts.set(now),
+                        m.updated_at.set(now),
+                        m.deferred_ts.remove(),
+                    ],
+                    condition=(m.ticket == ticket)
+                    & m.status.is_in(*(s.value for s in WAITING_STATUSES)),
+                )
+                tx.save(self._from_event(tenant_id, event))
+        except TransactWriteError as error:
+            if is_condition_failure(error):
+                return False
+            raise
+        return True
+
+    def finish_attempt(
+        self,
+        tenant_id: str,
+        message_id: str,
+        claim_token: str,
+        *,
+        status: MessageStatus,
+        now: float,
+        events: list[MessageEvent],
+        error: str | None = None,
+        due_ts: float | None = None,
+        new_ticket: str | None = None,
+        retries: int | None = None,
+        release: list[CounterCharge] | None = None,
+    ) -> None:
+        """Record the outcome of the attempt holding claim_token, with its events (and the
+        rate-limit slots it gives back), in one transaction; StaleWrite when that attempt no
+        longer owns the message."""
+        m = self._m.message
+        actions = [m.status.set(status.value), m.updated_at.set(now), m.lease_until.remove()]
+        if status is MessageStatus.SENT:
+            actions += [m.sent_ts.set(now), m.deferred_ts.remove(), m.error.remove()]
+        elif status is MessageStatus.ERROR:
+            actions += [m.error_ts.set(now), m.error.set(error), m.deferred_ts.remove()]
+        else:
+            assert due_ts is not None
+            assert new_ticket is not None
+            actions += [m.deferred_ts.set(due_ts), m.ticket.set(new_ticket)]
+            if error is not None:
+                actions.append(m.error.set(error))
+        if retries is not None:
+            actions.append(m.retries.set(retries))
+        condition = (m.status == MessageStatus.SENDING.value) & (m.claim_token == claim_token)
+        counter = self._m.counter
+        try:
+            with TransactWrite(connection=self._m.connection) as tx:
+                tx.update(m(tenant_id, message_id), actions=actions, condition=condition)
+                for event in events:
+                    tx.save(self._from_event(tenant_id, event))
+                for charge in release or []:
+                    tx.update(counter(charge.key), actions=[counter.slots.add(-1)])
+        except TransactWriteError as failure:
+            if is_condition_failure(failure):
+                raise StaleWrite(message_id) from failure
+            raise
+
+    # -- listing ----------------------------------------------------------------------------
+
+    def list_states(self, tenant_id: str | None) -> list[MessageState]:
+        items: Iterator[Any] = (
+            self._m.message.query(tenant_id) if tenant_id is not None else self._m.message.scan()
+        )
+        return [self._to_state(item) for item in items]
+
+    def get_payloads(self, tenant_id: str, ids: Iterable[str]) -> dict[str, dict[str, Any]]:
+        return {key: body.payload for key, body in self.get_bodies(tenant_id, ids).items()}
+
+    def events_by_message(self, tenant_id: str) -> dict[str, list[MessageEvent]]:
+        events: dict[str, list[MessageEvent]] = {}
+        for item in self._m.event.query(tenant_id):
+            events.setdefault(item.message_id, []).append(self._to_event(item))
+        return events
+
+    # -- housekeeping -----------------------------------------------------------------------
+
+    def count_active(self, tenant_id: str, batch_code: str | None = None) -> int:
+        """Messages not yet sent or failed, of the tenant (and batch, when given)."""
+        m = self._m.message
+        condition = m.status.is_in(*(s.value for s in (*WAITING_STATUSES, MessageStatus.SENDING)))
+        if batch_code is not None:
+            condition = condition & (m.batch_code == batch_code)
+        return sum(1 for _ in m.query(tenant_id, filter_condition=condition))
+
+    def delete_message(self, tenant_id: str, message_id: str, now: float) -> DeleteOutcome:
+        """Remove a message that no sender holds; its reference, if queued, then finds
+        nothing and is dropped, so a waiting message is cancelled."""
+        m = self._m.message
+        not_in_flight = (m.status != MessageStatus.SENDING.value) | (m.lease_until < now)
+        body = self._body_pointer(tenant_id, message_id)
+        try:
+            with TransactWrite(connection=self._m.connection) as tx:
+                tx.delete(m(tenant_id, message_id), condition=m.id.exists() & not_in_flight)
+                tx.delete(self._m.body(tenant_id, message_id))
+        except TransactWriteError as error:
+            if not is_condition_failure(error):
+                raise
+            return "in_flight" if self.get_state(tenant_id, message_id) else "not_found"
+        self._delete_payload(body)
+        return "removed"
+
+    def finished_before(self, tenant_id: str, before_ts: float) -> list[MessageState]:
+        m = self._m.message
+        condition = m.status.is_in(*(s.value for s in FINAL_STATUSES)) & (m.updated_at < before_ts)
+        return [self._to_state(item) for item in m.query(tenant_id, filter_condition=condition)]
+
+    def remove_finished(self, tenant_id: str, message_id: str, event_ids: list[str]) -> bool:
+        """Remove a finished message with its events, only if it is still finished."""
+        m = self._m.message
+        body = self._body_pointer(tenant_id, message_id)
+        try:
+            with TransactWrite(connection=self._m.connection) as tx:
+                tx.delete(
+                    m(tenant_id, message_id),
+                    condition=m.status.is_in(*(s.value for s in FINAL_STATUSES)),
+                )
+                tx.delete(self._m.body(tenant_id, message_id))
+        except TransactWriteError as error:
+            if is_condition_failure(error):
+                return False
+            raise
+        self._delete_payload(body)
+        with self._m.event.batch_write() as batch:
+            for event_id in event_ids:
+                batch.delete(self._m.event(tenant_id, event_id))
+        return True
+
+    def _body_pointer(self, tenant_id: str, message_id: str) -> str | None:
+        try:
+            item = self._m.body.get(tenant_id, message_id, attributes_to_get=["s3_key"])
+        except self._m.body.DoesNotExist:
+            return None
+        return item.s3_key or None
+
+    def _delete_payload(self, key: str | None) -> None:
+        if key and self._payloads is not None:
+            self._payloads.delete(key)
+
+    # -- mapping ----------------------------------------------------------------------------
+
+    def _from_state(self, state: MessageState) -> Any:
+        return self._m.message(
+            state.tenant_id,
+            state.id,
+            status=state.status.value,
+            priority=int(state.priority),
+            ticket=state.ticket,
+            created_at=state.created_at,
+            updated_at=state.updated_at,
+            account_id=state.account_id,
+            batch_code=state.batch_code,
+            deferred_ts=state.deferred_ts,
+            sent_ts=state.sent_ts,
+            error_ts=state.error_ts,
+            error=state.error,
+            reported_ts=state.reported_ts,
+            attempts=state.attempts,
+            retries=state.retries,
+            lease_until=state.lease_until,
+            claim_token=state.claim_token,
+            body_version=state.body_version,
+        )
+
+    @staticmethod
+    def _to_state(item: Any) -> MessageState:
+        return MessageState(
+            tenant_id=item.tenant_id,
+            id=item.id,
+            status=MessageStatus(item.status),
+            priority=Priority(int(item.priority)),
+            ticket=item.ticket,
+            created_at=float(item.created_at),
+            updated_at=float(item.updated_at),
+            account_id=item.account_id,
+            batch_code=item.batch_code,
+            deferred_ts=item.deferred_ts,
+            sent_ts=item.sent_ts,
+            error_ts=item.error_ts,
+            error=item.error,
+            reported_ts=item.reported_ts,
+            attempts=int(item.attempts or 0),
+            retries=int(item.retries or 0),
+            lease_until=item.lease_until,
+            claim_token=item.claim_token,
+            body_version=item.body_version,
+        )
+
+    def _from_event(self, tenant_id: str, event: MessageEvent) -> Any:
+        return self._m.event(
+            tenant_id,
+            event.event_id,
+            message_id=event.message_id,
+            event_type=event.event_type.value,
+            event_ts=event.event_ts,
+            description=event.description,
+            metadata=event.metadata or None,
+            reported_ts=event.reported_ts,
+        )
+
+    @staticmethod
+    def _to_event(item: Any) -> MessageEvent:
+        return MessageEvent(
+            event_id=item.event_id,
+            message_id=item.message_id,
+            event_type=EventType(item.event_type),
+            event_ts=float(item.event_ts),
+            description=item.description,
+            metadata=dict(item.metadata or {}),
+            reported_ts=item.reported_ts,
+        )
+
+
+def _chunks(keys: list[str], size: int) -> Iterator[list[str]]:
+    for start in range(0, len(keys), size):
+        yield keys[start : start + size]
