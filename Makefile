@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 PIP_FLAGS := --quiet --disable-pip-version-check
 
-.PHONY: run test lint unit integration e2e bench clean
+.PHONY: run test lint unit integration e2e bench bench-cold-start bench-smtp bench-aws-calls clean
 
 $(VENV)/bin/python:
 	$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11) and "mailproxy needs Python 3.11 or newer")'
@@ -27,8 +27,9 @@ lint: $(VENV)/.test-installed
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/mypy
 
+# Two workers: the machines this runs on (and CI) have two cores.
 test: lint
-	$(VENV)/bin/pytest
+	$(VENV)/bin/pytest -n 2 --dist loadscope
 
 unit: $(VENV)/.test-installed
 	$(VENV)/bin/pytest tests/unit
@@ -39,8 +40,19 @@ integration: $(VENV)/.test-installed
 e2e: $(VENV)/.test-installed
 	$(VENV)/bin/pytest tests/e2e
 
-bench: $(VENV)/.local-installed
+bench: $(VENV)/.test-installed
 	$(PY) bench/cold_start.py
+	$(PY) bench/smtp_pool.py
+	$(PY) bench/aws_calls.py
+
+bench-cold-start: $(VENV)/.local-installed
+	$(PY) bench/cold_start.py
+
+bench-smtp: $(VENV)/.test-installed
+	$(PY) bench/smtp_pool.py
+
+bench-aws-calls: $(VENV)/.test-installed
+	$(PY) bench/aws_calls.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -20,10 +20,10 @@ from aws_lambda_powertools.utilities.batch.types import PartialItemFailureRespon
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from mailproxy import runtime
+from mailproxy import aws, runtime
 from mailproxy.config import current_settings
 from mailproxy.queueing import Reference, new_ticket
-from mailproxy.service.delivery import DeliveryContext, Invocation, deliver
+from mailproxy.service.delivery import AttachmentSources, DeliveryContext, Invocation, deliver
 
 logger = Logger(service="mailproxy-sender")
 processor = BatchProcessor(event_type=EventType.SQS)
@@ -38,6 +38,11 @@ def _context() -> DeliveryContext:
         lease_seconds=current_settings().lease_seconds,
         new_ticket=new_ticket,
         secrets=runtime.secret_box(),
+        attachment_sources=AttachmentSources(
+            url_policy=runtime.url_policy(),
+            s3_buckets=current_settings().s3_attachment_buckets,
+            s3_client=lambda: aws.client("s3"),
+        ),
     )
 
 

@@ -71,9 +71,9 @@ class LocalProxy:
         self._start_pollers(load_handler)
 
     def _start_aws(self) -> None:
-        from moto.server import ThreadedMotoServer
+        from infra.local.aws_server import LocalAwsServer
 
-        moto = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+        moto = LocalAwsServer(ip_address="127.0.0.1", port=0, verbose=False)
         moto.start()
         self._stoppers.append(moto.stop)
         host, moto_port = moto.get_host_and_port()

@@ -116,7 +116,7 @@ CASES: list[tuple[str, BaseException, bool, int | None, str]] = [
         smtplib.SMTPNotSupportedError("STARTTLS extension not supported"),
         False,
         None,
-        "Server does not support STARTTLS extension not supported",
+        "The server lacks what the account requires: STARTTLS extension not supported",
     ),
     (
         "disconnected",

@@ -60,6 +60,10 @@ class Reference:
     @classmethod
     def from_json(cls, text: str) -> Reference:
         raw = json.loads(text)
+        if not isinstance(raw, dict):
+            raise ValueError("a reference is a JSON object")
+        if not raw.get("tenant_id") or not raw.get("message_id") or not raw.get("ticket"):
+            raise ValueError("a reference names a tenant, a message and a ticket")
         account = raw.get("account_id")
         return cls(
             tenant_id=str(raw["tenant_id"]),

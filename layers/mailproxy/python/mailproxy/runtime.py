@@ -108,5 +108,8 @@ _CACHED = (
 
 def reset() -> None:
     """Forget everything built so far (tests and local mode point at new resources)."""
+    from mailproxy.store.models import bind_models
+
     for cached in _CACHED:
         cached.cache_clear()
+    bind_models.cache_clear()

@@ -50,7 +50,9 @@ def translate(error: BaseException) -> DeliveryError:
     if isinstance(error, smtplib.SMTPResponseException):
         return _from_reply("SMTP error", error.smtp_code, error.smtp_error)
     if isinstance(error, smtplib.SMTPNotSupportedError):
-        return DeliveryError(f"Server does not support {error}", temporary=False)
+        return DeliveryError(
+            f"The server lacks what the account requires: {error}", temporary=False
+        )
     if isinstance(error, smtplib.SMTPServerDisconnected):
         return DeliveryError(f"Connection lost: {error}", temporary=True)
     if isinstance(error, ssl.SSLCertVerificationError):

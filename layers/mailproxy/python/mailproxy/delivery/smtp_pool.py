@@ -75,7 +75,8 @@ class SmtpPool:
         local_hostname: str | None = None,
     ) -> None:
         self._monotonic = monotonic
-        self._ssl_context = ssl_context
+        self._ssl_context_factory = ssl_context
+        self._ssl: ssl.SSLContext | None = None
         self._connect_timeout = connect_timeout
         self._send_timeout = send_timeout
         self._local_hostname = local_hostname
@@ -134,12 +135,21 @@ class SmtpPool:
             )
             raise
         finally:
-            if keep:
-                conn.last_used = self._monotonic()
+            now = self._monotonic()
+            # A connection past its ttl is closed now, not left open until the next send
+            # for this account (a ttl of 0 means no connection outlives its message).
+            if keep and now - conn.created_at < account.ttl:
+                conn.last_used = now
                 with self._lock:
                     self._idle.setdefault(pool_key(account), []).append(conn)
             else:
                 _quit_quietly(conn.smtp)
+
+    def _ssl_context(self) -> ssl.SSLContext:
+        # Built once: loading the trust store costs about 20 ms of CPU per context.
+        if self._ssl is None:
+            self._ssl = self._ssl_context_factory()
+        return self._ssl
 
     def _take_idle(self, account: Account) -> _Connection | None:
         now = self._monotonic()
@@ -256,6 +266,12 @@ def _transaction(
         raise translate(error) from error
     try:
         smtp.send(_dot_stuffed(message))
+    except (smtplib.SMTPServerDisconnected, OSError) as error:
+        # The final dot never got out: the server cannot have accepted the message.
+        raise DeliveryError(
+            f"Connection lost while sending the message: {error}", temporary=True
+        ) from error
+    try:
         code, reply = smtp.getreply()
     except (smtplib.SMTPServerDisconnected, OSError) as error:
         raise AmbiguousDelivery(

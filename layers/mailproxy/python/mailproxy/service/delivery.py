@@ -16,7 +16,14 @@ from typing import Any, Protocol
 
 from pydantic import SecretStr, ValidationError
 
-from mailproxy.delivery.attachments import fetch_all
+from mailproxy.delivery.attachments import (
+    EndpointAuth,
+    FetchContext,
+    fetch_all,
+    tenant_endpoint_auth,
+    tenant_endpoint_url,
+    uses_endpoint,
+)
 from mailproxy.delivery.mime import Envelope, build_envelope
 from mailproxy.delivery.smtp_pool import AmbiguousDelivery
 from mailproxy.domain.account import Account, StoredAccount
@@ -35,11 +42,16 @@ from mailproxy.domain.record import MessageEvent, MessageState, event_id_for
 from mailproxy.domain.retry import RETRY_DELAYS_SECONDS, Fail, after_failure
 from mailproxy.domain.status import WAITING_STATUSES, EventType, MessageStatus
 from mailproxy.domain.submission import queue_delay
+from mailproxy.domain.tenant import Tenant
+from mailproxy.outbound_http import UrlPolicy
 from mailproxy.queueing import Enqueue, Reference
 from mailproxy.secret_box import account_context
 
+_TAKEN_OVER = "A previous attempt may have delivered this message (its sender stopped)"
+
 
 class DeliveryStore(Protocol):
+    def get_tenant(self, tenant_id: str) -> Tenant | None: ...
     def get_bodies(self, tenant_id: str, ids: Iterable[str]) -> dict[str, StoredBody]: ...
     def get_account(self, tenant_id: str, account_id: str) -> StoredAccount | None: ...
     def get_state(self, tenant_id: str, message_id: str) -> MessageState | None: ...
@@ -65,10 +77,16 @@ class DeliveryStore(Protocol):
         *,
         now: float,
         due_ts: float | None = None,
-        event: MessageEvent | None = None,
+        events: list[MessageEvent] | None = None,
     ) -> bool: ...
     def fail_waiting(
-        self, tenant_id: str, message_id: str, ticket: str, *, now: float, event: MessageEvent
+        self,
+        tenant_id: str,
+        message_id: str,
+        ticket: str,
+        *,
+        now: float,
+        events: list[MessageEvent],
     ) -> bool: ...
     def finish_attempt(
         self,
@@ -120,6 +138,16 @@ class DeliveryContext:
     lease_seconds: int
     new_ticket: Callable[[], str]
     secrets: Opener
+    attachment_sources: AttachmentSources = field(default_factory=lambda: AttachmentSources())
+
+
+@dataclass(frozen=True)
+class AttachmentSources:
+    """Where attachments may be fetched from in this deployment."""
+
+    url_policy: UrlPolicy = field(default_factory=UrlPolicy)
+    s3_buckets: frozenset[str] = frozenset()
+    s3_client: Callable[[], Any] | None = None
 
 
 @dataclass
@@ -239,7 +267,8 @@ class _Attempt:
             if isinstance(taken, Claimed):
                 return taken
             if isinstance(taken, OverLimit):
-                return self.over_limit([])
+                windows = windows_for(self.account) if self.account is not None else []
+                return self.over_limit([windows[i] for i in taken.full], taken_over=True)
         return Outcome.DROPPED
 
     def _hand_on(self, due_ts: float) -> Outcome:
@@ -255,13 +284,14 @@ class _Attempt:
         )
         return Outcome.HANDED_ON if moved else Outcome.DROPPED
 
-    def over_limit(self, full: list[Window]) -> Outcome:
+    def over_limit(self, full: list[Window], taken_over: bool = False) -> Outcome:
+        """No slot now: wait for the window, or fail, as the account says. Taking over from
+        a sender whose lease ran out, the message may already have gone: said so first."""
         ref = self.reference
         assert self.account is not None
-        decision = (
-            over_limit(self.account, full, self.now)
-            if full
-            else DeferUntil(int(self.now) + 1, "rate_limit_exceeded")
+        decision = over_limit(self.account, full, self.now)
+        events = (
+            [self._event(EventType.AMBIGUOUS, self.now, _TAKEN_OVER, "lease")] if taken_over else []
         )
         if not isinstance(decision, DeferUntil):
             failed = self.ctx.store.fail_waiting(
@@ -269,7 +299,10 @@ class _Attempt:
                 ref.message_id,
                 ref.ticket,
                 now=self.now,
-                event=self._event(EventType.ERROR, self.now, decision.reason, "rate"),
+                events=[
+                    *events,
+                    self._event(EventType.ERROR, self.now, decision.reason, "rate"),
+                ],
             )
             return Outcome.FAILED if failed else Outcome.DROPPED
         ticket = self.ctx.new_ticket()
@@ -283,23 +316,25 @@ class _Attempt:
             ticket,
             now=self.now,
             due_ts=decision.due_ts,
-            event=self._event(
-                EventType.DEFERRED,
-                self.now,
-                decision.reason,
-                "rate",
-                {"deferred_ts": decision.due_ts, "deferred_reason": decision.reason},
-            ),
+            events=[
+                *events,
+                self._event(
+                    EventType.DEFERRED,
+                    self.now,
+                    decision.reason,
+                    "rate",
+                    {"deferred_ts": decision.due_ts, "deferred_reason": decision.reason},
+                ),
+            ],
         )
         return Outcome.RATE_LIMITED if moved else Outcome.DROPPED
 
     def send(self, claimed: Claimed) -> Outcome:
         events: list[MessageEvent] = []
         if claimed.after_expired_lease:
-            reason = "A previous attempt may have delivered this message (its sender stopped)"
-            events.append(self._event(EventType.AMBIGUOUS, self.now, reason, "lease"))
+            events.append(self._event(EventType.AMBIGUOUS, self.now, _TAKEN_OVER, "lease"))
             if self.account is not None and self.account.on_ambiguous == "fail":
-                return self._fail(claimed, f"Delivery uncertain: {reason}", events)
+                return self._fail(claimed, f"Delivery uncertain: {_TAKEN_OVER}", events)
         try:
             account, envelope = self._prepare()
             refused = self.ctx.transport.send(
@@ -325,9 +360,26 @@ class _Attempt:
                 f"'{self.reference.tenant_id}'",
                 temporary=False,
             )
-        attachments = fetch_all(message.attachments or [])
+        attachments = fetch_all(message.attachments or [], self._fetch_context(message))
         return self.account, build_envelope(
             self.reference.tenant_id, message, attachments, self.ctx.clock()
+        )
+
+    def _fetch_context(self, message: Message) -> FetchContext:
+        sources = self.ctx.attachment_sources
+        endpoint_url: str | None = None
+        endpoint_auth = EndpointAuth()
+        if uses_endpoint(message.attachments or []):
+            tenant = self.ctx.store.get_tenant(self.reference.tenant_id)
+            if tenant is not None:
+                endpoint_url = tenant_endpoint_url(tenant)
+                endpoint_auth = tenant_endpoint_auth(tenant, self.ctx.secrets.open)
+        return FetchContext(
+            url_policy=sources.url_policy,
+            s3_buckets=sources.s3_buckets,
+            s3_client=sources.s3_client,
+            endpoint_url=endpoint_url,
+            endpoint_auth=endpoint_auth,
         )
 
     def _after_failure(

@@ -11,8 +11,7 @@ import json
 from collections.abc import Iterable, Iterator
 from typing import Any
 
-from pynamodb.exceptions import TransactWriteError, UpdateError
-from pynamodb.transactions import TransactWrite
+from pynamodb.exceptions import TransactWriteError
 
 from mailproxy.domain.errors import StaleWrite
 from mailproxy.domain.ports import (
@@ -93,7 +92,7 @@ class MessageRecords(Records):
 
     def _write_submissions(self, group: list[SubmissionWrite]) -> None:
         m = self._m.message
-        with TransactWrite(connection=self._m.connection) as tx:
+        with self._transaction() as tx:
             for write in group:
                 state = write.state
                 if write.expected_ticket is None:
@@ -164,7 +163,7 @@ class MessageRecords(Records):
         condition = (m.ticket == ticket) & same_body & claimable
         counter = self._m.counter
         try:
-            with TransactWrite(connection=self._m.connection) as tx:
+            with self._transaction() as tx:
                 tx.update(
                     m(tenant_id, message_id),
                     actions=[
@@ -212,10 +211,10 @@ class MessageRecords(Records):
         *,
         now: float,
         due_ts: float | None = None,
-        event: MessageEvent | None = None,
+        events: list[MessageEvent] | None = None,
     ) -> bool:
-        """Give a waiting message a new ticket (its reference about to be queued becomes the
-        only live one), and a new due time when deferred. False when it moved on."""
+        """Give a message nobody is sending a new ticket (its reference about to be queued
+        becomes the only live one), and a due time when deferred. False when it moved on."""
         m = self._m.message
         actions = [m.ticket.set(new_ticket)]
         if due_ts is not None:
@@ -223,46 +222,60 @@ class MessageRecords(Records):
                 m.status.set(MessageStatus.DEFERRED.value),
                 m.deferred_ts.set(due_ts),
                 m.updated_at.set(now),
+                m.lease_until.remove(),
             ]
-        condition = (m.ticket == old_ticket) & m.status.is_in(*(s.value for s in WAITING_STATUSES))
+        condition = (m.ticket == old_ticket) & self._unowned(now)
         try:
-            if event is None:
-                m(tenant_id, message_id).update(actions=actions, condition=condition)
-            else:
-                with TransactWrite(connection=self._m.connection) as tx:
-                    tx.update(m(tenant_id, message_id), actions=actions, condition=condition)
+            with self._transaction() as tx:
+                tx.update(m(tenant_id, message_id), actions=actions, condition=condition)
+                for event in events or []:
                     tx.save(self._from_event(tenant_id, event))
-        except (UpdateError, TransactWriteError) as error:
+        except TransactWriteError as error:
             if is_condition_failure(error):
                 return False
             raise
         return True
 
     def fail_waiting(
-        self, tenant_id: str, message_id: str, ticket: str, *, now: float, event: MessageEvent
+        self,
+        tenant_id: str,
+        message_id: str,
+        ticket: str,
+        *,
+        now: float,
+        events: list[MessageEvent],
     ) -> bool:
-        """Fail a waiting message without a send (over a limit that rejects)."""
+        """Fail a message nobody is sending, without a send (over a limit that rejects)."""
         m = self._m.message
+        reason = events[-1].description if events else None
         try:
-            with TransactWrite(connection=self._m.connection) as tx:
+            with self._transaction() as tx:
                 tx.update(
                     m(tenant_id, message_id),
                     actions=[
                         m.status.set(MessageStatus.ERROR.value),
-                        m.error.set(event.description),
+                        m.error.set(reason),
                         m.error_ts.set(now),
                         m.updated_at.set(now),
                         m.deferred_ts.remove(),
+                        m.lease_until.remove(),
                     ],
-                    condition=(m.ticket == ticket)
-                    & m.status.is_in(*(s.value for s in WAITING_STATUSES)),
+                    condition=(m.ticket == ticket) & self._unowned(now),
                 )
-                tx.save(self._from_event(tenant_id, event))
+                for event in events:
+                    tx.save(self._from_event(tenant_id, event))
         except TransactWriteError as error:
             if is_condition_failure(error):
                 return False
             raise
         return True
+
+    def _unowned(self, now: float) -> Any:
+        """Waiting, or left by a sender whose lease ran out."""
+        m = self._m.message
+        return m.status.is_in(*(s.value for s in WAITING_STATUSES)) | (
+            (m.status == MessageStatus.SENDING.value) & (m.lease_until < now)
+        )
 
     def finish_attempt(
         self,
@@ -299,7 +312,7 @@ class MessageRecords(Records):
         condition = (m.status == MessageStatus.SENDING.value) & (m.claim_token == claim_token)
         counter = self._m.counter
         try:
-            with TransactWrite(connection=self._m.connection) as tx:
+            with self._transaction() as tx:
                 tx.update(m(tenant_id, message_id), actions=actions, condition=condition)
                 for event in events:
                     tx.save(self._from_event(tenant_id, event))
@@ -344,7 +357,7 @@ class MessageRecords(Records):
         not_in_flight = (m.status != MessageStatus.SENDING.value) | (m.lease_until < now)
         body = self._body_pointer(tenant_id, message_id)
         try:
-            with TransactWrite(connection=self._m.connection) as tx:
+            with self._transaction() as tx:
                 tx.delete(m(tenant_id, message_id), condition=m.id.exists() & not_in_flight)
                 tx.delete(self._m.body(tenant_id, message_id))
         except TransactWriteError as error:
@@ -364,7 +377,7 @@ class MessageRecords(Records):
         m = self._m.message
         body = self._body_pointer(tenant_id, message_id)
         try:
-            with TransactWrite(connection=self._m.connection) as tx:
+            with self._transaction() as tx:
                 tx.delete(
                     m(tenant_id, message_id),
                     condition=m.status.is_in(*(s.value for s in FINAL_STATUSES)),
