@@ -232,3 +232,62 @@ def test_a_451_defers_the_message_for_a_minute(
     }
     # and a reference for the retry waits, held back, on its queue
     assert queue_depths(aws.queues)["medium"] == 1
+
+
+def test_recipients_refused_beside_accepted_ones_are_listed_on_the_sent_message(
+    api: ApiClient, sender: SenderDriver
+) -> None:
+    # Given a server that refuses one of three recipients
+    handler = RecordingHandler(rcpt_replies={"gone@example.test": "550 5.1.1 No such user"})
+    with SmtpServer(handler) as server:
+        assert api.call("POST", "/account", account_for(server))[0] == 200
+        to = ["a@example.test", "gone@example.test", "b@example.test"]
+        assert (
+            api.call("POST", "/commands/add-messages", {"messages": [message("m1", to=to)]})[0]
+            == 200
+        )
+        # When it is delivered
+        sender.drain()
+        # Then the others receive it, and the record says who did not
+        [mail] = server.received
+        assert sorted(mail.recipients) == ["a@example.test", "b@example.test"]
+    [record] = api.call("GET", "/messages")[1]["messages"]
+    assert record["status"] == "sent"
+    assert record["refused_recipients"] == {"gone@example.test": "550 5.1.1 No such user"}
+
+
+def test_a_ten_megabyte_message_travels_end_to_end(
+    api: ApiClient, sender: SenderDriver, smtp_server: SmtpServer, aws: Any, monkeypatch: Any
+) -> None:
+    import boto3
+
+    from mailproxy import runtime
+
+    # Given a 10 MB file in a bucket the deployment allows attachments from
+    s3 = boto3.client("s3")
+    s3.create_bucket(Bucket="reports")
+    content = bytes(range(256)) * (10 * 1024 * 1024 // 256)
+    s3.put_object(Bucket="reports", Key="q3/report.pdf", Body=content)
+    monkeypatch.setenv("MAILPROXY_S3_ATTACHMENT_BUCKETS", "reports")
+    runtime.reset()
+    assert api.call("POST", "/account", account_for(smtp_server))[0] == 200
+    # When a message attaching it is submitted and delivered
+    attachment = {
+        "filename": "report_{MD5:" + "a" * 32 + "}.pdf",
+        "storage_path": "s3://reports/q3/report.pdf",
+    }
+    assert (
+        api.call(
+            "POST",
+            "/commands/add-messages",
+            {"messages": [message("big", attachments=[attachment])]},
+        )[0]
+        == 200
+    )
+    sender.drain()
+    # Then the whole file arrives, under its name without the cache marker
+    [mail] = smtp_server.received
+    [part] = list(mail.message.iter_attachments())
+    assert part.get_filename() == "report.pdf"
+    assert part.get_content() == content
+    assert len(mail.data) > 10 * 1024 * 1024

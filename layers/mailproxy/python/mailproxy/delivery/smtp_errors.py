@@ -7,7 +7,7 @@ import socket
 import ssl
 
 from mailproxy.domain.errors import DeliveryError
-from mailproxy.domain.retry import is_temporary_reply
+from mailproxy.domain.retry import IS_TEMPORARY, FailureKind, reply_kind
 
 
 def _text(reply: bytes | str) -> str:
@@ -18,7 +18,41 @@ def _text(reply: bytes | str) -> str:
 def _from_reply(what: str, code: int, reply: bytes | str) -> DeliveryError:
     detail = _text(reply)
     reason = f"{what}: {detail}" if detail else what
-    return DeliveryError(reason, temporary=is_temporary_reply(code), smtp_code=code)
+    return _failure(reply_kind(code), reason, code)
+
+
+def _failure(kind: FailureKind, reason: str, code: int | None = None) -> DeliveryError:
+    return DeliveryError(reason, temporary=IS_TEMPORARY[kind], smtp_code=code)
+
+
+# Failures without a reply code, most specific type first: (type, kind, what it means).
+_WITHOUT_REPLY: tuple[tuple[type[BaseException], FailureKind, str], ...] = (
+    (
+        smtplib.SMTPNotSupportedError,
+        FailureKind.MISSING_EXTENSION,
+        "The server lacks what the account requires",
+    ),
+    (smtplib.SMTPServerDisconnected, FailureKind.DISCONNECTED, "Connection lost"),
+    (
+        ssl.SSLCertVerificationError,
+        FailureKind.UNTRUSTED_CERTIFICATE,
+        "TLS certificate not trusted",
+    ),
+    (TimeoutError, FailureKind.TIMEOUT, "Timed out talking to the SMTP server"),
+    (ConnectionRefusedError, FailureKind.REFUSED, "Connection refused"),
+    (ConnectionResetError, FailureKind.RESET, "Connection reset"),
+    (socket.gaierror, FailureKind.NAME_RESOLUTION, "Cannot resolve SMTP host"),
+    (OSError, FailureKind.NETWORK, "Network error"),
+)
+
+# Failures that carry the server's reply: what was refused, by type.
+_WITH_REPLY: tuple[tuple[type[smtplib.SMTPResponseException], str], ...] = (
+    (smtplib.SMTPSenderRefused, "Sender refused"),
+    (smtplib.SMTPDataError, "Message refused"),
+    (smtplib.SMTPConnectError, "Server refused the connection"),
+    (smtplib.SMTPHeloError, "Server refused the connection"),
+    (smtplib.SMTPResponseException, "SMTP error"),
+)
 
 
 def translate(error: BaseException) -> DeliveryError:
@@ -26,47 +60,35 @@ def translate(error: BaseException) -> DeliveryError:
     if isinstance(error, DeliveryError):
         return error
     if isinstance(error, smtplib.SMTPAuthenticationError):
-        # Bad credentials do not get better by waiting, whatever code the server chose.
-        return DeliveryError(
+        return _failure(
+            FailureKind.AUTHENTICATION,
             f"Authentication failed: {_text(error.smtp_error)}",
-            temporary=False,
-            smtp_code=error.smtp_code,
+            error.smtp_code,
         )
     if isinstance(error, smtplib.SMTPRecipientsRefused):
         codes = [code for code, _ in error.recipients.values()]
         first_code, first_reply = next(iter(error.recipients.values()))
         refused = ", ".join(error.recipients)
-        return DeliveryError(
-            f"All recipients refused ({refused}): {_text(first_reply)}",
-            temporary=all(is_temporary_reply(code) for code in codes),
-            smtp_code=first_code,
+        kinds = {reply_kind(code) for code in codes}
+        kind = (
+            FailureKind.TRANSIENT_REPLY
+            if kinds == {FailureKind.TRANSIENT_REPLY}
+            else FailureKind.PERMANENT_REPLY
         )
-    if isinstance(error, smtplib.SMTPSenderRefused):
-        return _from_reply("Sender refused", error.smtp_code, error.smtp_error)
-    if isinstance(error, smtplib.SMTPDataError):
-        return _from_reply("Message refused", error.smtp_code, error.smtp_error)
-    if isinstance(error, smtplib.SMTPConnectError | smtplib.SMTPHeloError):
-        return _from_reply("Server refused the connection", error.smtp_code, error.smtp_error)
-    if isinstance(error, smtplib.SMTPResponseException):
-        return _from_reply("SMTP error", error.smtp_code, error.smtp_error)
-    if isinstance(error, smtplib.SMTPNotSupportedError):
-        return DeliveryError(
-            f"The server lacks what the account requires: {error}", temporary=False
+        return _failure(
+            kind, f"All recipients refused ({refused}): {_text(first_reply)}", first_code
         )
-    if isinstance(error, smtplib.SMTPServerDisconnected):
-        return DeliveryError(f"Connection lost: {error}", temporary=True)
-    if isinstance(error, ssl.SSLCertVerificationError):
-        return DeliveryError(
-            f"TLS certificate not trusted: {error.verify_message}", temporary=False
-        )
-    if isinstance(error, TimeoutError | socket.timeout):
-        return DeliveryError("Timed out talking to the SMTP server", temporary=True)
-    if isinstance(error, ConnectionRefusedError):
-        return DeliveryError("Connection refused", temporary=True)
-    if isinstance(error, ConnectionResetError):
-        return DeliveryError("Connection reset", temporary=True)
-    if isinstance(error, socket.gaierror):
-        return DeliveryError(f"Cannot resolve SMTP host: {error}", temporary=True)
-    if isinstance(error, OSError):
-        return DeliveryError(f"Network error: {error}", temporary=True)
-    return DeliveryError(f"Unexpected SMTP failure: {error!r}", temporary=True)
+    for reply_type, what in _WITH_REPLY:
+        if isinstance(error, reply_type):
+            return _from_reply(what, error.smtp_code, error.smtp_error)
+    for plain_type, kind, meaning in _WITHOUT_REPLY:
+        if isinstance(error, plain_type):
+            detail = (
+                error.verify_message
+                if isinstance(error, ssl.SSLCertVerificationError)
+                else str(error)
+            )
+            if kind in (FailureKind.TIMEOUT, FailureKind.REFUSED, FailureKind.RESET):
+                return _failure(kind, meaning)
+            return _failure(kind, f"{meaning}: {detail}" if detail else meaning)
+    return _failure(FailureKind.UNKNOWN, f"Unexpected SMTP failure: {error!r}")

@@ -69,6 +69,7 @@ class MessageState:
     lease_until: float | None = None
     claim_token: str | None = None
     body_version: str | None = None
+    refused: dict[str, str] | None = None
 
     @property
     def pk(self) -> str:
@@ -93,6 +94,7 @@ class MessageState:
             "reported_ts": _int_or_none(self.reported_ts),
             "message": public_payload(payload) if payload is not None else {},
             "status": self.status.value,
+            "refused_recipients": self.refused or None,
         }
         if history is not None:
             record["history"] = [event.to_api() for event in history]

@@ -102,6 +102,7 @@ class DeliveryStore(Protocol):
         new_ticket: str | None = None,
         retries: int | None = None,
         release: list[CounterCharge] | None = None,
+        refused: dict[str, str] | None = None,
     ) -> None: ...
 
 
@@ -346,7 +347,12 @@ class _Attempt:
         metadata: dict[str, Any] = {"refused": refused} if refused else {}
         events.append(self._event(EventType.SENT, done, None, claimed.claim_token, metadata))
         return self._finish(
-            claimed, Outcome.SENT, status=MessageStatus.SENT, now=done, events=events
+            claimed,
+            Outcome.SENT,
+            status=MessageStatus.SENT,
+            now=done,
+            events=events,
+            refused=refused or None,
         )
 
     def _prepare(self) -> tuple[Account, Envelope]:

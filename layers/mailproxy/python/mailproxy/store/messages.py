@@ -291,6 +291,7 @@ class MessageRecords(Records):
         new_ticket: str | None = None,
         retries: int | None = None,
         release: list[CounterCharge] | None = None,
+        refused: dict[str, str] | None = None,
     ) -> None:
         """Record the outcome of the attempt holding claim_token, with its events (and the
         rate-limit slots it gives back), in one transaction; StaleWrite when that attempt no
@@ -299,6 +300,8 @@ class MessageRecords(Records):
         actions = [m.status.set(status.value), m.updated_at.set(now), m.lease_until.remove()]
         if status is MessageStatus.SENT:
             actions += [m.sent_ts.set(now), m.deferred_ts.remove(), m.error.remove()]
+            if refused:
+                actions.append(m.refused.set(refused))
         elif status is MessageStatus.ERROR:
             actions += [m.error_ts.set(now), m.error.set(error), m.deferred_ts.remove()]
         else:
@@ -451,6 +454,7 @@ class MessageRecords(Records):
             lease_until=item.lease_until,
             claim_token=item.claim_token,
             body_version=item.body_version,
+            refused=dict(item.refused) if item.refused else None,
         )
 
     def _from_event(self, tenant_id: str, event: MessageEvent) -> Any:

@@ -116,6 +116,8 @@ def bind_models(
         lease_until = NumberAttribute(null=True)
         # The owner's proof: an outcome is written only by the sender holding this token.
         claim_token = UnicodeAttribute(null=True)
+        # Recipients the server refused while it accepted the message for the others.
+        refused = JSONAttribute(null=True)
         # Which body this state goes with; a sender that read another one does not claim.
         body_version = UnicodeAttribute(null=True)
         expires_at = NumberAttribute(null=True)
