@@ -19,6 +19,7 @@ __all__ = [
     "QUEUES",
     "RESOURCES_ENV",
     "TABLES",
+    "WAKEUPS_QUEUE",
     "IndexSpec",
     "QueueSpec",
     "TableSpec",
@@ -81,7 +82,18 @@ TABLES: dict[str, TableSpec] = {
         indexes=(IndexSpec("by-account-id", partition_key="id"),),
     ),
     "messages": TableSpec(
-        "messages", partition_key="tenant_id", sort_key="id", ttl_attribute="expires_at"
+        "messages",
+        partition_key="tenant_id",
+        sort_key="id",
+        ttl_attribute="expires_at",
+        # Sparse: messages the scheduler must look at, by when (a send later than SQS can
+        # hold, a retry or deferral of more than 15 minutes, a message not yet confirmed on
+        # its queue, a message under a sender's lease).
+        indexes=(
+            IndexSpec(
+                "by-due", partition_key="due_shard", sort_key="due_at", key_types={"due_at": "N"}
+            ),
+        ),
     ),
     # The payload apart from the state: a status change rewrites a small item, not the body.
     "bodies": TableSpec(
@@ -90,7 +102,12 @@ TABLES: dict[str, TableSpec] = {
     # Rate-limit windows: one item per (tenant, account, window, start), expired by TTL.
     "counters": TableSpec("counters", partition_key="key", ttl_attribute="expires_at"),
     "events": TableSpec(
-        "events", partition_key="tenant_id", sort_key="event_id", ttl_attribute="expires_at"
+        "events",
+        partition_key="tenant_id",
+        sort_key="event_id",
+        ttl_attribute="expires_at",
+        # Sparse: a tenant's events not yet reported, in event order.
+        indexes=(IndexSpec("unreported", partition_key="unreported", sort_key="event_id"),),
     ),
 }
 
@@ -101,6 +118,9 @@ QUEUES: dict[Priority, QueueSpec] = {
     Priority.LOW: QueueSpec(Priority.LOW, max_concurrency=2),
 }
 
+# Wake-up signals for the reporter (after deliveries, on run-now): its event source.
+WAKEUPS_QUEUE = "wakeups"
+
 BUCKETS: dict[str, str] = {"payloads": "payloads"}
 
 # KMS keys, by role: "secrets" encrypts SMTP passwords and tenants' client credentials.
@@ -109,14 +129,16 @@ KEYS: dict[str, str] = {"secrets": "secrets"}
 
 def resource_names(
     prefix: str,
-    queue_urls: dict[Priority, str],
+    queue_urls: dict[Priority | str, str],
     bucket_names: dict[str, str],
     key_ids: dict[str, str],
 ) -> ResourceNames:
     """The runtime's view of the resources, once they exist under `prefix`."""
     return ResourceNames(
         tables={key: spec.physical_name(prefix) for key, spec in TABLES.items()},
-        queues={priority.label: url for priority, url in queue_urls.items()},
+        queues={
+            key.label if isinstance(key, Priority) else key: url for key, url in queue_urls.items()
+        },
         buckets=dict(bucket_names),
         keys=dict(key_ids),
     )

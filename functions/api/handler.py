@@ -7,7 +7,6 @@ pydantic models), calls one function of the core, and maps the result to a respo
 from __future__ import annotations
 
 import json
-import time
 from typing import TYPE_CHECKING, Annotated, Any
 
 from aws_lambda_powertools import Logger
@@ -27,6 +26,7 @@ from mailproxy.service import (
     accounts,
     housekeeping,
     listing,
+    scheduling,
     submission,
     suspension,
     tenants,
@@ -67,7 +67,7 @@ def caller() -> auth.Principal:
         app.current_event.headers.get(auth.TOKEN_HEADER),
         runtime.admin_token(),
         runtime.tenant_keys().tenant_for_key,
-        time.time(),
+        runtime.clock(),
     )
 
 
@@ -239,7 +239,11 @@ def status() -> dict[str, Any]:
 
 @app.post("/commands/run-now", summary="Wake scheduling and delivery reports now", responses=ERRORS)
 def run_now() -> dict[str, Any]:
-    caller()
+    principal = caller()
+    scheduling.tick(runtime.store(), runtime.queues(), runtime.clock(), new_ticket)
+    # A tenant's own run-now reports even in its do-not-disturb time; the admin's wakes all.
+    tenants = None if principal.is_admin else [principal.tenant_id or ""]
+    runtime.wakeups().wake(tenants, force=not principal.is_admin)
     return OK
 
 
@@ -249,7 +253,7 @@ def run_now() -> dict[str, Any]:
 @app.post("/tenant", summary="Create or replace a tenant (admin)", responses=ERRORS)
 def post_tenant(tenant: TenantIn) -> dict[str, Any]:
     key = tenants.put_tenant(
-        tenant, caller(), runtime.store(), runtime.secret_box(), runtime.url_policy(), time.time
+        tenant, caller(), runtime.store(), runtime.secret_box(), runtime.url_policy(), runtime.clock
     )
     return {"ok": True, "api_key": key} if key else OK
 
@@ -261,7 +265,7 @@ def get_tenants(active_only: Annotated[bool, Query()] = False) -> dict[str, Any]
 
 @app.get("/tenants/sync-status", summary="Delivery report sync state (admin)", responses=ERRORS)
 def get_sync_status() -> dict[str, Any]:
-    return {"ok": True} | tenants.sync_status(caller(), runtime.store(), time.time)
+    return {"ok": True} | tenants.sync_status(caller(), runtime.store(), runtime.clock)
 
 
 @app.get("/tenant/<tenant_id>", summary="Read a tenant", responses=ERRORS)
@@ -278,7 +282,7 @@ def put_tenant(tenant_id: TenantIdPath, update: TenantUpdate) -> dict[str, Any]:
         runtime.store(),
         runtime.secret_box(),
         runtime.url_policy(),
-        time.time,
+        runtime.clock,
     )
     return OK
 
@@ -295,13 +299,13 @@ def delete_tenant(tenant_id: TenantIdPath) -> dict[str, Any]:
 def rotate_key(tenant_id: TenantIdPath) -> dict[str, Any]:
     return {
         "ok": True,
-        "api_key": tenants.rotate_api_key(tenant_id, caller(), runtime.store(), time.time),
+        "api_key": tenants.rotate_api_key(tenant_id, caller(), runtime.store(), runtime.clock),
     }
 
 
 @app.delete("/tenant/<tenant_id>/api-key", summary="Revoke the API key (admin)", responses=ERRORS)
 def revoke_key(tenant_id: TenantIdPath) -> dict[str, Any]:
-    tenants.revoke_api_key(tenant_id, caller(), runtime.store(), time.time)
+    tenants.revoke_api_key(tenant_id, caller(), runtime.store(), runtime.clock)
     return OK
 
 
@@ -310,7 +314,7 @@ def revoke_key(tenant_id: TenantIdPath) -> dict[str, Any]:
 
 @app.post("/account", summary="Create or replace an SMTP account", responses=ERRORS)
 def post_account(account: Account) -> dict[str, Any]:
-    accounts.save_account(account, caller(), runtime.store(), runtime.secret_box(), time.time)
+    accounts.save_account(account, caller(), runtime.store(), runtime.secret_box(), runtime.clock)
     return OK
 
 
@@ -338,7 +342,7 @@ def add_messages(request: AddMessagesRequest) -> dict[str, Any]:
         caller(),
         runtime.store(),
         runtime.queues(),
-        time.time,
+        runtime.clock,
         new_ticket,
         runtime.submission_policy(),
     )
@@ -368,7 +372,7 @@ def delete_messages(
     request: DeleteMessagesRequest, tenant_id: TenantIdQuery = None
 ) -> dict[str, Any]:
     result = housekeeping.delete_messages(
-        request.ids, caller(), tenant_id, runtime.store(), time.time
+        request.ids, caller(), tenant_id, runtime.store(), runtime.clock
     )
     return {
         "ok": True,
@@ -391,7 +395,7 @@ def cleanup_messages(
         tenant_id,
         request.older_than_seconds if request else None,
         runtime.store(),
-        time.time,
+        runtime.clock,
     )
     return {"ok": True, "removed": removed}
 
@@ -402,7 +406,14 @@ def suspend(
     batch_code: Annotated[str | None, Query(max_length=64)] = None,
 ) -> dict[str, Any]:
     return {"ok": True} | suspension.change_suspension(
-        "suspend", caller(), tenant_id, batch_code, runtime.store(), time.time
+        "suspend",
+        caller(),
+        tenant_id,
+        batch_code,
+        runtime.store(),
+        runtime.clock,
+        runtime.queues(),
+        new_ticket,
     )
 
 
@@ -412,7 +423,14 @@ def activate(
     batch_code: Annotated[str | None, Query(max_length=64)] = None,
 ) -> dict[str, Any]:
     return {"ok": True} | suspension.change_suspension(
-        "activate", caller(), tenant_id, batch_code, runtime.store(), time.time
+        "activate",
+        caller(),
+        tenant_id,
+        batch_code,
+        runtime.store(),
+        runtime.clock,
+        runtime.queues(),
+        new_ticket,
     )
 
 

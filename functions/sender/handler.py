@@ -7,7 +7,6 @@ bodies are read together first.
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 from aws_lambda_powertools import Logger
@@ -23,9 +22,17 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from mailproxy import aws, runtime
 from mailproxy.config import current_settings
 from mailproxy.queueing import Reference, new_ticket
-from mailproxy.service.delivery import AttachmentSources, DeliveryContext, Invocation, deliver
+from mailproxy.service.delivery import (
+    AttachmentSources,
+    DeliveryContext,
+    Invocation,
+    Outcome,
+    deliver,
+)
 
 logger = Logger(service="mailproxy-sender")
+# Outcomes that write an event a tenant hears of in its delivery report.
+REPORTABLE = {Outcome.SENT, Outcome.FAILED, Outcome.RETRY, Outcome.RATE_LIMITED}
 processor = BatchProcessor(event_type=EventType.SQS)
 
 
@@ -34,7 +41,7 @@ def _context() -> DeliveryContext:
         store=runtime.store(),
         transport=runtime.smtp_pool(),
         queues=runtime.queues(),
-        clock=time.time,
+        clock=runtime.clock,
         lease_seconds=current_settings().lease_seconds,
         new_ticket=new_ticket,
         secrets=runtime.secret_box(),
@@ -59,6 +66,7 @@ def _readable(records: list[dict[str, Any]]) -> list[Reference]:
 @logger.inject_lambda_context(clear_state=True)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> PartialItemFailureResponse:
     invocation = Invocation.prepare(_context(), _readable(event.get("Records", [])))
+    with_news: set[str] = set()
 
     def record_handler(record: SQSRecord) -> str:
         reference = Reference.from_json(record.body)
@@ -70,10 +78,16 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> PartialItem
         try:
             outcome = deliver(reference, invocation)
             logger.info("delivery attempt finished", extra={"outcome": outcome.value})
+            if outcome in REPORTABLE:
+                with_news.add(reference.tenant_id)
             return outcome.value
         finally:
             logger.remove_keys(["tenant_id", "message_id", "account_id"])
 
-    return process_partial_response(
+    response = process_partial_response(
         event=event, record_handler=record_handler, processor=processor, context=context
     )
+    if with_news:
+        # The reporter tells the tenants now, not at its next minute tick.
+        runtime.wakeups().wake(with_news)
+    return response

@@ -39,8 +39,10 @@ def poll_once(sqs: Any, queue_url: str, handler: Handler, wait_seconds: int = 0)
     ]
     try:
         response = handler(sqs_event(records), LambdaContext(function_name="mailproxy-sender"))
-        failed = {item["itemIdentifier"] for item in response.get("batchItemFailures", [])}
-    except Exception:
+        failed = {item["itemIdentifier"] for item in (response or {}).get("batchItemFailures", [])}
+    except BaseException as error:
+        if isinstance(error, KeyboardInterrupt | SystemExit):
+            raise
         # As Lambda does when an invocation fails: nothing is deleted, all come back later.
         log.exception("sender invocation failed; the batch will be received again")
         return len(received)

@@ -6,7 +6,15 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from infra.resources import BUCKETS, KEYS, QUEUES, TABLES, TableSpec, resource_names
+from infra.resources import (
+    BUCKETS,
+    KEYS,
+    QUEUES,
+    TABLES,
+    WAKEUPS_QUEUE,
+    TableSpec,
+    resource_names,
+)
 from mailproxy.config import ResourceNames
 
 
@@ -57,7 +65,9 @@ def provision(session: Any, prefix: str = "mailproxy") -> ResourceNames:
                 TableName=name,
                 TimeToLiveSpecification={"Enabled": True, "AttributeName": spec.ttl_attribute},
             )
-    queue_urls = {}
+    queue_urls: dict[Any, str] = {
+        WAKEUPS_QUEUE: sqs.create_queue(QueueName=f"{prefix}-{WAKEUPS_QUEUE}")["QueueUrl"]
+    }
     for priority, queue in QUEUES.items():
         dlq_url = sqs.create_queue(QueueName=queue.dlq_physical_name(prefix))["QueueUrl"]
         dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq_url, AttributeNames=["QueueArn"])[

@@ -18,7 +18,10 @@ import sys
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
+
+from infra.resources import WAKEUPS_QUEUE
 
 PORT_ENV = "MAILPROXY_PORT"
 SINK_PORT_ENV = "MAILPROXY_SINK_PORT"
@@ -26,6 +29,34 @@ DEFAULT_PORT = 8000
 DEFAULT_SINK_PORT = 1025
 
 log = logging.getLogger("mailproxy.local")
+REPORTER_HANDLER = Path(__file__).resolve().parents[2] / "functions" / "reporter" / "handler.py"
+
+
+class SimulatedCrash(BaseException):
+    """A sender environment dying mid-send (BaseException: no handler code catches it)."""
+
+
+_crashes = {"pending": 0}
+
+
+def crash_next_send() -> None:
+    """The next SMTP send kills its sender after the claim and before the outcome, as a
+    Lambda timing out or running out of memory would."""
+    from mailproxy import runtime
+
+    pool = runtime.smtp_pool()
+    if not getattr(pool, "_crash_wrapped", False):
+        original = pool.send
+
+        def send(*args: Any, **kwargs: Any) -> Any:
+            if _crashes["pending"] > 0:
+                _crashes["pending"] -= 1
+                raise SimulatedCrash("sender killed by POST /local/faults/crash-next-send")
+            return original(*args, **kwargs)
+
+        pool.send = send  # type: ignore[method-assign]
+        pool._crash_wrapped = True  # type: ignore[attr-defined]
+    _crashes["pending"] += 1
 
 
 class StartupError(Exception):
@@ -67,6 +98,7 @@ class LocalProxy:
         self._start_aws()
         from infra.local.events import load_handler
 
+        self._start_ticker(load_handler)
         self._start_http(load_handler("api").lambda_handler)
         self._start_pollers(load_handler)
 
@@ -113,6 +145,9 @@ class LocalProxy:
             self._stoppers.append(controller.stop)
 
         def local_routes(route: str) -> tuple[int, Any] | None:
+            clock_answer = self._clock_route(route)
+            if clock_answer is not None:
+                return clock_answer
             if sink_handler is None:
                 return (404, {"detail": "The SMTP sink is off (MAILPROXY_SINK_PORT=0)"})
             if route == "GET /local/sink/messages":
@@ -132,6 +167,16 @@ class LocalProxy:
 
         self._stoppers.append(stop_http)
 
+    def _start_ticker(self, load_handler: Callable[[str], Any]) -> None:
+        from infra.local.ticker import Ticker
+        from mailproxy import runtime
+
+        targets = {"mailproxy-scheduler": load_handler("scheduler").lambda_handler}
+        if REPORTER_HANDLER.exists():
+            targets["mailproxy-reporter"] = load_handler("reporter").lambda_handler
+        self.ticker = Ticker(targets, runtime.clock, self.stop_event)
+        self.ticker.start()
+
     def _start_pollers(self, load_handler: Callable[[str], Any]) -> None:
         import boto3
 
@@ -141,8 +186,18 @@ class LocalProxy:
         pollers = [
             # A handler module of its own per poller: each is one execution environment.
             QueuePoller(sqs, url, load_handler("sender").lambda_handler, self.stop_event)
-            for url in self.queue_urls.values()
+            for label, url in self.queue_urls.items()
+            if label != WAKEUPS_QUEUE
         ]
+        if REPORTER_HANDLER.exists():
+            pollers.append(
+                QueuePoller(
+                    sqs,
+                    self.queue_urls[WAKEUPS_QUEUE],
+                    load_handler("reporter").lambda_handler,
+                    self.stop_event,
+                )
+            )
         for poller in pollers:
             poller.start()
 
@@ -152,6 +207,30 @@ class LocalProxy:
                 poller.join(timeout=5)
 
         self._stoppers.append(stop_pollers)
+
+    def _clock_route(self, route: str) -> tuple[int, Any] | None:
+        """GET /local/clock, POST /local/clock/advance/<seconds> (then a tick at once),
+        POST /local/tick, POST /local/faults/crash-next-send."""
+        from mailproxy import runtime
+
+        method, _, path = route.partition(" ")
+        if (method, path) == ("GET", "/local/clock"):
+            return (200, {"now": runtime.clock(), "offset_seconds": runtime.clock.offset_seconds})
+        if method == "POST" and path.startswith("/local/clock/advance/"):
+            try:
+                seconds = float(path.rsplit("/", 1)[1])
+            except ValueError:
+                return (422, {"detail": "seconds must be a number"})
+            if seconds < 0:
+                return (422, {"detail": "the clock only moves forward"})
+            runtime.clock.offset_seconds += seconds
+            return (200, {"now": runtime.clock(), "ticked": self.ticker.tick_now()})
+        if (method, path) == ("POST", "/local/tick"):
+            return (200, {"ticked": self.ticker.tick_now()})
+        if (method, path) == ("POST", "/local/faults/crash-next-send"):
+            crash_next_send()
+            return (200, {"ok": True})
+        return None
 
     def stop(self) -> None:
         self.stop_event.set()

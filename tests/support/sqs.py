@@ -6,12 +6,16 @@ from typing import Any
 
 import boto3
 
+PRIORITY_LABELS = ("immediate", "high", "medium", "low")
+
 
 def queue_depths(queue_urls: dict[str, str]) -> dict[str, int]:
     """How many references each priority queue holds, visible or delayed."""
     sqs = boto3.client("sqs")
     depths = {}
     for label, url in queue_urls.items():
+        if label not in PRIORITY_LABELS:
+            continue
         attributes = sqs.get_queue_attributes(
             QueueUrl=url,
             AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesDelayed"],

@@ -45,11 +45,17 @@ def test_a_deferred_ts_in_the_past_means_now() -> None:
     )
 
 
-def test_the_queue_delay_is_capped_at_15_minutes() -> None:
-    # Given a send in an hour / Then the due time is kept but the queue holds it back 900 s
+def test_a_send_later_than_a_queue_can_hold_is_left_to_the_scheduler() -> None:
+    # Given a send in an hour / Then it is stored as scheduled and not queued now: SQS holds a
+    # reference back 900 s at most, so the scheduler queues it when it falls due
     plan = plan_submission(None, Priority.MEDIUM, NOW + 3600, NOW)
-    assert plan == Accept(MessageStatus.SCHEDULED, NOW + 3600, enqueue=True, delay_seconds=900)
+    assert plan == Accept(MessageStatus.SCHEDULED, NOW + 3600, enqueue=False, delay_seconds=900)
     assert MAX_QUEUE_DELAY_SECONDS == 900
+
+
+def test_a_send_within_15_minutes_is_queued_now_and_held_back() -> None:
+    plan = plan_submission(None, Priority.MEDIUM, NOW + 600, NOW)
+    assert plan == Accept(MessageStatus.SCHEDULED, NOW + 600, enqueue=True, delay_seconds=600)
 
 
 @pytest.mark.parametrize(
@@ -63,7 +69,9 @@ def test_queue_delay(due_ts: float | None, delay: int) -> None:
 def test_replacing_a_pending_message_keeps_its_place_in_line() -> None:
     # Given a pending message / When resubmitted with the same priority / Then not queued again
     plan = plan_submission(stored(), Priority.MEDIUM, None, NOW)
-    assert plan == Accept(MessageStatus.PENDING, None, enqueue=False, delay_seconds=0)
+    assert plan == Accept(
+        MessageStatus.PENDING, None, enqueue=False, delay_seconds=0, keeps_ticket=True
+    )
 
 
 def test_replacing_with_another_priority_queues_it_again() -> None:
@@ -92,7 +100,9 @@ def test_moving_a_scheduled_message_later_keeps_its_reference() -> None:
     plan = plan_submission(
         stored(MessageStatus.SCHEDULED, due_ts=NOW + 120), Priority.MEDIUM, NOW + 600, NOW
     )
-    assert plan == Accept(MessageStatus.SCHEDULED, NOW + 600, enqueue=False, delay_seconds=600)
+    assert plan == Accept(
+        MessageStatus.SCHEDULED, NOW + 600, enqueue=False, delay_seconds=600, keeps_ticket=True
+    )
 
 
 def test_replacing_a_message_waiting_for_a_retry_queues_it_again() -> None:

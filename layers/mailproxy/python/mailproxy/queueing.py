@@ -119,3 +119,19 @@ class SqsQueues:
                 ]
         if failed:
             raise QueueError(failed)
+
+
+class Wakeups:
+    """Signals to the reporter: these tenants have news (or, forced, report now)."""
+
+    def __init__(self, queue_url: str, sqs_client: Any) -> None:
+        self._queue_url = queue_url
+        self._sqs = sqs_client
+
+    def wake(self, tenant_ids: Iterable[str] | None, force: bool = False) -> None:
+        body: dict[str, Any] = {
+            "tenants": sorted(set(tenant_ids)) if tenant_ids is not None else None
+        }
+        if force:
+            body["force"] = True
+        self._sqs.send_message(QueueUrl=self._queue_url, MessageBody=json.dumps(body))

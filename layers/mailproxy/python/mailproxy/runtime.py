@@ -6,6 +6,7 @@ and a warm environment builds each thing once.
 
 from __future__ import annotations
 
+import time
 from functools import lru_cache
 from typing import TYPE_CHECKING
 
@@ -15,7 +16,7 @@ from mailproxy.config import current_settings
 if TYPE_CHECKING:
     from mailproxy.delivery.smtp_pool import SmtpPool
     from mailproxy.outbound_http import UrlPolicy
-    from mailproxy.queueing import SqsQueues
+    from mailproxy.queueing import SqsQueues, Wakeups
     from mailproxy.secret_box import SecretBox
     from mailproxy.service.access import TenantKeys
     from mailproxy.service.submission import SubmissionPolicy
@@ -37,6 +38,13 @@ def queues() -> SqsQueues:
     from mailproxy.queueing import SqsQueues
 
     return SqsQueues(current_settings().resources.queue_url, aws.client("sqs"))
+
+
+@lru_cache(maxsize=1)
+def wakeups() -> Wakeups:
+    from mailproxy.queueing import Wakeups
+
+    return Wakeups(current_settings().resources.queue_url("wakeups"), aws.client("sqs"))
 
 
 @lru_cache(maxsize=1)
@@ -68,8 +76,6 @@ def secret_box() -> SecretBox:
 
 @lru_cache(maxsize=1)
 def tenant_keys() -> TenantKeys:
-    import time
-
     from mailproxy.service.access import TenantKeys
 
     return TenantKeys(store(), time.monotonic)
@@ -92,9 +98,25 @@ def submission_policy() -> SubmissionPolicy:
     return SubmissionPolicy(url_policy(), current_settings().s3_attachment_buckets)
 
 
+class _Clock:
+    """The environment's clock: the system's, which local mode may move forward (its tests
+    see a message scheduled hours ahead leave without waiting for hours). On AWS nothing
+    moves it."""
+
+    def __init__(self) -> None:
+        self.offset_seconds = 0.0
+
+    def __call__(self) -> float:
+        return time.time() + self.offset_seconds
+
+
+clock = _Clock()
+
+
 _CACHED = (
     store,
     queues,
+    wakeups,
     smtp_pool,
     admin_token,
     secret_box,

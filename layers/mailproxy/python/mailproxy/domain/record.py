@@ -70,6 +70,9 @@ class MessageState:
     claim_token: str | None = None
     body_version: str | None = None
     refused: dict[str, str] | None = None
+    # On the scheduler's index: which partition, and when to look at the message.
+    due_shard: str | None = None
+    due_at: float | None = None
 
     @property
     def pk(self) -> str:

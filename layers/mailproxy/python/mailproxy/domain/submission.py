@@ -30,9 +30,12 @@ class QueuedState:
 class Accept:
     status: MessageStatus
     due_ts: float | None
-    # A fresh reference goes on the queue; otherwise the stored one keeps its place in line.
+    # A fresh reference goes on the queue now (otherwise the stored one keeps its place in
+    # line, or the scheduler queues one when the message falls due).
     enqueue: bool
     delay_seconds: int
+    # The stored reference stays the live one (a replacement that keeps its place).
+    keeps_ticket: bool = False
 
 
 @dataclass(frozen=True)
@@ -41,8 +44,8 @@ class Reject:
 
 
 def queue_delay(due_ts: float | None, now: float) -> int:
-    """Seconds to hold a reference back: up to SQS's limit; a later due time is met by
-    handing the reference on again when it arrives early."""
+    """Seconds to hold a reference back, up to SQS's limit (a later due time is the
+    scheduler's; a reference that still arrives early is handed on)."""
     if due_ts is None or due_ts <= now:
         return 0
     return min(math.ceil(due_ts - now), MAX_QUEUE_DELAY_SECONDS)
@@ -58,8 +61,10 @@ def plan_submission(
     due_ts = deferred_ts if deferred_ts is not None and deferred_ts > now else None
     status = MessageStatus.SCHEDULED if due_ts is not None else MessageStatus.PENDING
     delay = queue_delay(due_ts, now)
+    # Due later than a queue can hold it: the scheduler queues it when it falls due.
+    far = due_ts is not None and due_ts - now > MAX_QUEUE_DELAY_SECONDS
     if existing is None:
-        return Accept(status, due_ts, enqueue=True, delay_seconds=delay)
+        return Accept(status, due_ts, enqueue=not far, delay_seconds=delay)
     if existing.status.is_final:
         return Reject(REASON_ALREADY_SENT)
     if existing.status is MessageStatus.SENDING:
@@ -70,4 +75,11 @@ def plan_submission(
         and existing.account_id == account_id
         and (due_ts or now) >= (existing.due_ts or 0)
     )
-    return Accept(status, due_ts, enqueue=not keeps_place, delay_seconds=delay)
+    keeps_ticket = keeps_place and not far
+    return Accept(
+        status,
+        due_ts,
+        enqueue=not keeps_ticket and not far,
+        delay_seconds=delay,
+        keeps_ticket=keeps_ticket,
+    )

@@ -40,6 +40,7 @@ from mailproxy.domain.ports import (
 from mailproxy.domain.rate_limit import DeferUntil, Window, over_limit, windows_for
 from mailproxy.domain.record import MessageEvent, MessageState, event_id_for
 from mailproxy.domain.retry import RETRY_DELAYS_SECONDS, Fail, after_failure
+from mailproxy.domain.scheduling import needs_scheduler
 from mailproxy.domain.status import WAITING_STATUSES, EventType, MessageStatus
 from mailproxy.domain.submission import queue_delay
 from mailproxy.domain.tenant import Tenant
@@ -55,6 +56,9 @@ class DeliveryStore(Protocol):
     def get_bodies(self, tenant_id: str, ids: Iterable[str]) -> dict[str, StoredBody]: ...
     def get_account(self, tenant_id: str, account_id: str) -> StoredAccount | None: ...
     def get_state(self, tenant_id: str, message_id: str) -> MessageState | None: ...
+    def hold(
+        self, tenant_id: str, message_id: str, ticket: str, new_ticket: str, now: float
+    ) -> bool: ...
     def claim(
         self,
         tenant_id: str,
@@ -78,6 +82,7 @@ class DeliveryStore(Protocol):
         now: float,
         due_ts: float | None = None,
         events: list[MessageEvent] | None = None,
+        watch_at: float | None = None,
     ) -> bool: ...
     def fail_waiting(
         self,
@@ -103,6 +108,7 @@ class DeliveryStore(Protocol):
         retries: int | None = None,
         release: list[CounterCharge] | None = None,
         refused: dict[str, str] | None = None,
+        watch_at: float | None = None,
     ) -> None: ...
 
 
@@ -125,6 +131,7 @@ class Outcome(StrEnum):
     FAILED = "error"
     RETRY = "deferred"
     RATE_LIMITED = "rate_limited"  # deferred to the end of a full window (not a retry)
+    HELD = "held"  # its tenant or batch is suspended: kept aside until activation
     HANDED_ON = "handed_on"  # arrived before its due time; queued again for the rest
     DROPPED = "dropped"  # finished, superseded or owned by another sender: nothing to do
     STALE = "stale"  # lost ownership while sending (lease expired); the new owner decides
@@ -158,6 +165,7 @@ class Invocation:
     ctx: DeliveryContext
     bodies: dict[tuple[str, str], StoredBody] = field(default_factory=dict)
     accounts: dict[tuple[str, str], Account | None] = field(default_factory=dict)
+    tenants: dict[str, Tenant | None] = field(default_factory=dict)
 
     @classmethod
     def prepare(cls, ctx: DeliveryContext, references: list[Reference]) -> Invocation:
@@ -177,6 +185,11 @@ class Invocation:
             if reference.message_id in found:
                 self.bodies[key] = found[reference.message_id]
         return self.bodies.get(key)
+
+    def tenant(self, tenant_id: str) -> Tenant | None:
+        if tenant_id not in self.tenants:
+            self.tenants[tenant_id] = self.ctx.store.get_tenant(tenant_id)
+        return self.tenants[tenant_id]
 
     def account(self, tenant_id: str, account_id: str | None) -> Account | None:
         if account_id is None:
@@ -203,6 +216,12 @@ def deliver(reference: Reference, invocation: Invocation) -> Outcome:
     body = invocation.body(reference)
     if body is None:
         return Outcome.DROPPED  # deleted (cancelled) since it was queued
+    tenant = invocation.tenant(reference.tenant_id)
+    if tenant is not None and tenant.is_suspended(body.payload.get("batch_code")):
+        held = ctx.store.hold(
+            reference.tenant_id, reference.message_id, reference.ticket, ctx.new_ticket(), now
+        )
+        return Outcome.HELD if held else Outcome.DROPPED
     account = invocation.account(reference.tenant_id, reference.account_id)
     windows = windows_for(account) if account is not None else []
     charges = [
@@ -307,15 +326,14 @@ class _Attempt:
             )
             return Outcome.FAILED if failed else Outcome.DROPPED
         ticket = self.ctx.new_ticket()
-        self.ctx.queues.send(
-            [Enqueue(ref.handed_on(ticket), queue_delay(decision.due_ts, self.now))]
-        )
+        watch_at = self._queue_or_watch(ref.handed_on(ticket), decision.due_ts, self.now)
         moved = self.ctx.store.requeue_waiting(
             ref.tenant_id,
             ref.message_id,
             ref.ticket,
             ticket,
             now=self.now,
+            watch_at=watch_at,
             due_ts=decision.due_ts,
             events=[
                 *events,
@@ -406,13 +424,8 @@ class _Attempt:
             return self._fail(claimed, decision.reason, events)
         ticket = self.ctx.new_ticket()
         retries = self.reference.retries + 1
-        self.ctx.queues.send(
-            [
-                Enqueue(
-                    self.reference.handed_on(ticket, retries),
-                    queue_delay(decision.due_ts, now),
-                )
-            ]
+        watch_at = self._queue_or_watch(
+            self.reference.handed_on(ticket, retries), decision.due_ts, now
         )
         events.append(
             self._event(
@@ -439,7 +452,18 @@ class _Attempt:
             retries=retries,
             # A temporary failure gives its rate-limit slots back.
             release=self.charges,
+            watch_at=watch_at,
         )
+
+    def _queue_or_watch(self, reference: Reference, due_ts: float, now: float) -> float | None:
+        """Queue the next reference, held back until due_ts; or, when that is later than a
+        queue can hold it, leave it to the scheduler: the time it must look (watch_at).
+        Queued before the ticket moves: if the write then fails, the new reference is
+        merely stale, while the old one comes back and tries again."""
+        if needs_scheduler(due_ts, now):
+            return due_ts
+        self.ctx.queues.send([Enqueue(reference, queue_delay(due_ts, now))])
+        return None
 
     def _fail(self, claimed: Claimed, reason: str, events: list[MessageEvent]) -> Outcome:
         now = self.ctx.clock()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any, Protocol
 
 from mailproxy.auth import WRONG_TENANT, Principal, Unauthorized
 from mailproxy.domain.account import StoredAccount
@@ -21,6 +21,7 @@ from mailproxy.domain.message import MAX_MESSAGES_PER_REQUEST, AddMessagesReques
 from mailproxy.domain.ports import SubmissionWrite
 from mailproxy.domain.priority import DEFAULT_PRIORITY, Priority
 from mailproxy.domain.record import MessageEvent, MessageState, event_id_for
+from mailproxy.domain.scheduling import ENQUEUE_CONFIRM_GRACE_SECONDS, due_shard
 from mailproxy.domain.status import EventType, MessageStatus
 from mailproxy.domain.submission import Accept, QueuedState, Reject, plan_submission
 from mailproxy.outbound_http import UrlPolicy, url_problem
@@ -44,6 +45,7 @@ class SubmissionStore(Protocol):
     def tenants_with_account(self, account_id: str) -> list[str]: ...
     def get_states(self, tenant_id: str, ids: list[str]) -> dict[str, MessageState]: ...
     def save_submissions(self, writes: list[SubmissionWrite]) -> set[str]: ...
+    def confirm_queued(self, references: list[Reference]) -> None: ...
 
 
 class Queues(Protocol):
@@ -127,9 +129,10 @@ def add_messages(
             if plan.enqueue is not None:
                 to_queue.append(plan.enqueue)
     if to_queue:
-        # A reference that fails to queue leaves its message stored and pending; the
-        # scheduler's recovery pass finds such messages and queues them again.
+        # A reference that fails to queue leaves its message stored and on the scheduler's
+        # index; the scheduler queues it again when its grace runs out.
         queues.send(to_queue)
+        store.confirm_queued([item.reference for item in to_queue])
     if result.queued == 0 and result.rejected:
         raise BadRequest({"error": "No messages could be queued", "rejected": result.rejected})
     return result
@@ -181,7 +184,7 @@ def _plan_one(
     if isinstance(plan, Reject):
         return plan.reason
     account_problem = _account_problem(tenant_id, message, accounts)
-    ticket = new_ticket() if plan.enqueue or existing is None else existing.ticket
+    ticket = existing.ticket if existing is not None and plan.keeps_ticket else new_ticket()
     state = MessageState(
         tenant_id=tenant_id,
         id=message.id,
@@ -196,6 +199,7 @@ def _plan_one(
         error_ts=now if account_problem is not None else None,
         error=account_problem,
         body_version=new_ticket(),
+        **_scheduler_watch(tenant_id, message.id, plan, account_problem is not None, now),
     )
     event = (
         MessageEvent(
@@ -225,6 +229,19 @@ def _plan_one(
         else None
     )
     return _Planned(write, enqueue)
+
+
+def _scheduler_watch(
+    tenant_id: str, message_id: str, plan: Accept, failed: bool, now: float
+) -> dict[str, Any]:
+    """When the scheduler must look at the message: when it falls due (later than a queue
+    can hold it), or, for one queued now, soon after, in case the queueing never happens."""
+    if failed or (plan.keeps_ticket and not plan.enqueue):
+        return {}
+    due_at = now + ENQUEUE_CONFIRM_GRACE_SECONDS if plan.enqueue else plan.due_ts
+    if due_at is None:
+        return {}
+    return {"due_shard": due_shard(tenant_id, message_id), "due_at": due_at}
 
 
 def _account_problem(tenant_id: str, message: Message, accounts: _AccountLookup) -> str | None:

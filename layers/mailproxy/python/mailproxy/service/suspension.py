@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any, Protocol
 
 from mailproxy.auth import Principal
@@ -9,10 +10,11 @@ from mailproxy.domain.clock import Clock
 from mailproxy.domain.errors import BadRequest
 from mailproxy.domain.tenant import ALL_BATCHES, ActivationRefused, Tenant, activate, suspend
 from mailproxy.service.housekeeping import tenant_in_scope
+from mailproxy.service.scheduling import Queues, SchedulingStore, release_held
 from mailproxy.service.tenants import tenant_not_found
 
 
-class SuspensionStore(Protocol):
+class SuspensionStore(SchedulingStore, Protocol):
     def get_tenant(self, tenant_id: str) -> Tenant | None: ...
     def patch_tenant(self, tenant_id: str, patch: dict[str, Any], now: float) -> bool: ...
     def count_active(self, tenant_id: str, batch_code: str | None = None) -> int: ...
@@ -25,7 +27,10 @@ def change_suspension(
     batch_code: str | None,
     store: SuspensionStore,
     clock: Clock,
+    queues: Queues,
+    new_ticket: Callable[[], str],
 ) -> dict[str, Any]:
+    """Suspend or activate; activating releases at once what the suspension held."""
     scoped = tenant_in_scope(caller, tenant_id)
     batch_code = batch_code or None  # `?batch_code=` names no batch: all of them
     tenant = store.get_tenant(scoped)
@@ -39,8 +44,12 @@ def change_suspension(
         )
     except ActivationRefused as refused:
         raise BadRequest(str(refused)) from refused
-    if not store.patch_tenant(scoped, {"suspended_batches": batches}, clock()):
+    now = clock()
+    if not store.patch_tenant(scoped, {"suspended_batches": batches}, now):
         raise tenant_not_found(scoped)
+    if action == "activate":
+        released = None if batch_code in (None, ALL_BATCHES) else batch_code
+        release_held(scoped, released, store, queues, now, new_ticket)
     counted_batch = None if batch_code in (None, ALL_BATCHES) else batch_code
     return {
         "tenant_id": scoped,

@@ -10,10 +10,11 @@ from mailproxy.store.accounts import AccountRecords
 from mailproxy.store.messages import MessageRecords
 from mailproxy.store.models import bind_models
 from mailproxy.store.payloads import PayloadBucket
+from mailproxy.store.reports import ReportRecords
 from mailproxy.store.tenants import TenantRecords
 
 
-class Store(TenantRecords, AccountRecords, MessageRecords):
+class Store(TenantRecords, AccountRecords, MessageRecords, ReportRecords):
     def __init__(self, resources: ResourceNames, s3_client: Any | None = None) -> None:
         self._m = bind_models(
             resources.table("tenants"),

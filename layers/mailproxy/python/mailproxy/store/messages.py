@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from pynamodb.exceptions import TransactWriteError
+from pynamodb.exceptions import TransactWriteError, UpdateError
 
 from mailproxy.domain.errors import StaleWrite
 from mailproxy.domain.ports import (
@@ -26,9 +26,13 @@ from mailproxy.domain.ports import (
 )
 from mailproxy.domain.priority import Priority
 from mailproxy.domain.record import MessageEvent, MessageState
+from mailproxy.domain.scheduling import due_shard, held_shard
 from mailproxy.domain.status import FINAL_STATUSES, WAITING_STATUSES, EventType, MessageStatus
 from mailproxy.store.base import BATCH_GET_LIMIT, Records, failed_items, is_condition_failure
 from mailproxy.store.payloads import PayloadBucket, payload_key
+
+if TYPE_CHECKING:
+    from mailproxy.queueing import Reference
 
 # A payload larger than this goes to the payload bucket: the body item stays small and far
 # from DynamoDB's 400 KB item limit.
@@ -106,6 +110,32 @@ class MessageRecords(Records):
                 if write.event is not None:
                     tx.save(self._from_event(state.tenant_id, write.event))
 
+    def confirm_queued(self, references: list[Reference]) -> None:
+        """Take messages whose reference is now on its queue off the scheduler's watch
+        (only if that reference is still the live one)."""
+        m = self._m.message
+        for group in _chunks_of(references, _TRANSACTION_ITEMS):
+            try:
+                with self._transaction() as tx:
+                    for ref in group:
+                        tx.update(
+                            m(ref.tenant_id, ref.message_id),
+                            actions=[m.due_shard.remove(), m.due_at.remove()],
+                            condition=m.ticket == ref.ticket,
+                        )
+            except TransactWriteError as error:
+                if not is_condition_failure(error):
+                    raise
+                for ref in group:  # some moved on meanwhile: confirm the others one by one
+                    try:
+                        m(ref.tenant_id, ref.message_id).update(
+                            actions=[m.due_shard.remove(), m.due_at.remove()],
+                            condition=m.ticket == ref.ticket,
+                        )
+                    except UpdateError as single:
+                        if not is_condition_failure(single):
+                            raise
+
     def _body_item(self, state: MessageState, payload: dict[str, Any]) -> Any:
         version = state.body_version or ""
         encoded = json.dumps(payload, separators=(",", ":"))
@@ -172,6 +202,9 @@ class MessageRecords(Records):
                         m.claim_token.set(claim_token),
                         m.attempts.add(1),
                         m.updated_at.set(now),
+                        # Watched until the lease ends: a sender that dies is replaced.
+                        m.due_shard.set(due_shard(tenant_id, message_id)),
+                        m.due_at.set(now + lease_seconds),
                     ],
                     condition=condition,
                 )
@@ -212,11 +245,12 @@ class MessageRecords(Records):
         now: float,
         due_ts: float | None = None,
         events: list[MessageEvent] | None = None,
+        watch_at: float | None = None,
     ) -> bool:
         """Give a message nobody is sending a new ticket (its reference about to be queued
         becomes the only live one), and a due time when deferred. False when it moved on."""
         m = self._m.message
-        actions = [m.ticket.set(new_ticket)]
+        actions = [m.ticket.set(new_ticket), *self._watch(tenant_id, message_id, watch_at)]
         if due_ts is not None:
             actions += [
                 m.status.set(MessageStatus.DEFERRED.value),
@@ -259,6 +293,7 @@ class MessageRecords(Records):
                         m.updated_at.set(now),
                         m.deferred_ts.remove(),
                         m.lease_until.remove(),
+                        *self._watch(tenant_id, message_id, None),
                     ],
                     condition=(m.ticket == ticket) & self._unowned(now),
                 )
@@ -269,6 +304,62 @@ class MessageRecords(Records):
                 return False
             raise
         return True
+
+    def _watch(self, tenant_id: str, message_id: str, watch_at: float | None) -> list[Any]:
+        """Put the message on the scheduler's index at watch_at, or take it off."""
+        m = self._m.message
+        if watch_at is None:
+            return [m.due_shard.remove(), m.due_at.remove()]
+        return [m.due_shard.set(due_shard(tenant_id, message_id)), m.due_at.set(watch_at)]
+
+    # -- scheduling -------------------------------------------------------------------------
+
+    def due_messages(self, shard: str, until: float, limit: int) -> list[MessageState]:
+        """Messages on the index partition `shard` to look at by `until`, soonest first."""
+        m = self._m.message
+        items = m.by_due.query(shard, m.due_at <= until, limit=limit)
+        return [self._to_state(item) for item in items]
+
+    def take_due(self, state: MessageState, new_ticket: str) -> bool:
+        """Take a due message off the index under a new ticket (the reference about to be
+        queued becomes the only live one); False when it changed since it was read."""
+        m = self._m.message
+        try:
+            m(state.tenant_id, state.id).update(
+                actions=[m.ticket.set(new_ticket), m.due_shard.remove(), m.due_at.remove()],
+                condition=(m.ticket == state.ticket) & (m.due_at == state.due_at),
+            )
+        except UpdateError as error:
+            if is_condition_failure(error):
+                return False
+            raise
+        return True
+
+    def hold(
+        self, tenant_id: str, message_id: str, ticket: str, new_ticket: str, now: float
+    ) -> bool:
+        """Keep a message of a suspended tenant or batch aside until activation."""
+        m = self._m.message
+        try:
+            m(tenant_id, message_id).update(
+                actions=[
+                    m.ticket.set(new_ticket),
+                    m.due_shard.set(held_shard(tenant_id)),
+                    m.due_at.set(now),
+                    m.updated_at.set(now),
+                ],
+                condition=(m.ticket == ticket) & self._unowned(now),
+            )
+        except UpdateError as error:
+            if is_condition_failure(error):
+                return False
+            raise
+        return True
+
+    def held_messages(self, tenant_id: str, limit: int = 1000) -> list[MessageState]:
+        m = self._m.message
+        items = m.by_due.query(held_shard(tenant_id), limit=limit)
+        return [self._to_state(item) for item in items]
 
     def _unowned(self, now: float) -> Any:
         """Waiting, or left by a sender whose lease ran out."""
@@ -292,12 +383,18 @@ class MessageRecords(Records):
         retries: int | None = None,
         release: list[CounterCharge] | None = None,
         refused: dict[str, str] | None = None,
+        watch_at: float | None = None,
     ) -> None:
         """Record the outcome of the attempt holding claim_token, with its events (and the
         rate-limit slots it gives back), in one transaction; StaleWrite when that attempt no
         longer owns the message."""
         m = self._m.message
-        actions = [m.status.set(status.value), m.updated_at.set(now), m.lease_until.remove()]
+        actions = [
+            m.status.set(status.value),
+            m.updated_at.set(now),
+            m.lease_until.remove(),
+            *self._watch(tenant_id, message_id, watch_at),
+        ]
         if status is MessageStatus.SENT:
             actions += [m.sent_ts.set(now), m.deferred_ts.remove(), m.error.remove()]
             if refused:
@@ -430,6 +527,8 @@ class MessageRecords(Records):
             lease_until=state.lease_until,
             claim_token=state.claim_token,
             body_version=state.body_version,
+            due_shard=state.due_shard,
+            due_at=state.due_at,
         )
 
     @staticmethod
@@ -455,6 +554,8 @@ class MessageRecords(Records):
             claim_token=item.claim_token,
             body_version=item.body_version,
             refused=dict(item.refused) if item.refused else None,
+            due_shard=item.due_shard,
+            due_at=item.due_at,
         )
 
     def _from_event(self, tenant_id: str, event: MessageEvent) -> Any:
@@ -467,6 +568,7 @@ class MessageRecords(Records):
             description=event.description,
             metadata=event.metadata or None,
             reported_ts=event.reported_ts,
+            unreported=tenant_id if event.reported_ts is None else None,
         )
 
     @staticmethod
@@ -485,3 +587,8 @@ class MessageRecords(Records):
 def _chunks(keys: list[str], size: int) -> Iterator[list[str]]:
     for start in range(0, len(keys), size):
         yield keys[start : start + size]
+
+
+def _chunks_of(items: list[Any], size: int) -> Iterator[list[Any]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]

@@ -74,6 +74,10 @@ def bind_models(
         api_key_expires_at = NumberAttribute(null=True)
         last_sync_ts = NumberAttribute(null=True)
         next_sync_after = NumberAttribute(null=True)
+        # One delivery-report sync in flight per tenant: whoever holds the lease.
+        sync_lease_until = NumberAttribute(null=True)
+        sync_failures = NumberAttribute(null=True)
+        sync_retry_after = NumberAttribute(null=True)
         created_at = NumberAttribute()
         updated_at = NumberAttribute()
         by_key = TenantByKeyIndex()
@@ -92,6 +96,16 @@ def bind_models(
         created_at = NumberAttribute()
         updated_at = NumberAttribute()
         by_id = AccountByIdIndex()
+
+    class MessageByDueIndex(GlobalSecondaryIndex["MessageModel"]):
+        Meta = type("Meta", (), {"index_name": "by-due", "projection": AllProjection()})
+        due_shard = UnicodeAttribute(hash_key=True)
+        due_at = NumberAttribute(range_key=True)
+
+    class EventUnreportedIndex(GlobalSecondaryIndex["EventModel"]):
+        Meta = type("Meta", (), {"index_name": "unreported", "projection": AllProjection()})
+        unreported = UnicodeAttribute(hash_key=True)
+        event_id = UnicodeAttribute(range_key=True)
 
     class MessageModel(Model):
         """The small, often-written state of a message; the payload lives in BodyModel."""
@@ -118,6 +132,10 @@ def bind_models(
         claim_token = UnicodeAttribute(null=True)
         # Recipients the server refused while it accepted the message for the others.
         refused = JSONAttribute(null=True)
+        # On the by-due index while the scheduler must look at the message at due_at.
+        due_shard = UnicodeAttribute(null=True)
+        due_at = NumberAttribute(null=True)
+        by_due = MessageByDueIndex()
         # Which body this state goes with; a sender that read another one does not claim.
         body_version = UnicodeAttribute(null=True)
         expires_at = NumberAttribute(null=True)
@@ -153,6 +171,9 @@ def bind_models(
         metadata = JSONAttribute(null=True)
         reported_ts = NumberAttribute(null=True)
         expires_at = NumberAttribute(null=True)
+        # The tenant id while the event waits to be reported (the sparse index's key).
+        unreported = UnicodeAttribute(null=True)
+        by_unreported = EventUnreportedIndex()
 
     return Models(
         tenant=TenantModel,

@@ -1,0 +1,122 @@
+"""The reporter Lambda: delivery reports to the tenants' sync endpoints.
+
+What it is asked, in one of three shapes, given directly or as the bodies of an SQS batch (the
+wake-up queue):
+- the EventBridge minute tick (or any other event): every tenant whose sync is due;
+- `{"tenant_id": "...", "force": true}`: a run-now, that tenant at once, even in
+  do-not-disturb or backoff;
+- `{"tenants": [...]}` (`null`: every tenant; `"force": true` allowed): a wake after
+  deliveries, those tenants if due.
+Answers how many tenants were synced and how many failed. A wake that is lost costs nothing
+but time: the next tick reports the same events.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from aws_lambda_powertools import Logger
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from mailproxy import runtime
+from mailproxy.service.reporting import ReportingContext, SyncOutcome, SyncResult, run_reports
+
+logger = Logger(service="mailproxy-reporter")
+
+Run = tuple[list[str] | None, bool]  # the tenants (None: every one), forced or not
+
+
+def _context(lambda_context: Any) -> ReportingContext:
+    remaining = getattr(lambda_context, "get_remaining_time_in_millis", None)
+    return ReportingContext(
+        store=runtime.store(),
+        clock=runtime.clock,
+        secrets=runtime.secret_box(),
+        url_policy=runtime.url_policy(),
+        time_left=(lambda: remaining() / 1000) if callable(remaining) else None,
+    )
+
+
+def _request(body: Any) -> Run | None:
+    """One request; None for one that names nothing readable."""
+    if not isinstance(body, dict):
+        return None
+    force = body.get("force") is True
+    if isinstance(body.get("tenant_id"), str):
+        return [body["tenant_id"]], force
+    if "tenants" in body:
+        tenants = body["tenants"]
+        if tenants is None:
+            return None, force
+        if isinstance(tenants, list):
+            return [t for t in dict.fromkeys(tenants) if isinstance(t, str)], force
+        return None
+    return None, False  # the scheduled tick
+
+
+def _runs(event: Any) -> list[Run]:
+    records = event.get("Records") if isinstance(event, dict) else None
+    if not isinstance(records, list):
+        request = _request(event)
+        return [request] if request is not None else []
+    requests = []
+    for record in records:
+        try:
+            request = _request(json.loads(record.get("body") or ""))
+        except (ValueError, AttributeError):
+            request = None
+        if request is None:
+            logger.warning("unreadable wake-up ignored")
+        else:
+            requests.append(request)
+    return _merged(requests)
+
+
+def _merged(requests: list[Run]) -> list[Run]:
+    """A batch of wake-ups as few runs: the forced tenants first, then the others."""
+    if any(tenants is None and force for tenants, force in requests):
+        return [(None, True)]
+    forced = {t for tenants, force in requests if force and tenants for t in tenants}
+    runs: list[Run] = [(sorted(forced), True)] if forced else []
+    if any(tenants is None for tenants, _ in requests):
+        runs.append((None, False))
+    else:
+        woken = {t for tenants, force in requests if not force and tenants for t in tenants}
+        if woken - forced:
+            runs.append((sorted(woken - forced), False))
+    return runs
+
+
+@logger.inject_lambda_context(clear_state=True)
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, int]:
+    ctx = _context(context)
+    results: list[SyncResult] = []
+    for tenant_ids, force in _runs(event):
+        results += run_reports(ctx, tenant_ids, force)
+    for result in results:
+        if result.outcome is SyncOutcome.FAILED:
+            logger.warning(
+                "delivery report sync failed",
+                extra={
+                    "tenant_id": result.tenant_id,
+                    "calls": result.calls,
+                    "detail": result.detail,
+                },
+                exc_info=result.error,
+            )
+    summary = {
+        "synced": sum(r.outcome is SyncOutcome.SYNCED for r in results),
+        "failed": sum(r.outcome is SyncOutcome.FAILED for r in results),
+    }
+    logger.info(
+        "delivery reports run",
+        extra=summary
+        | {
+            "tenants": len(results),
+            "reported": sum(r.reported for r in results),
+            "marked_without_url": sum(r.outcome is SyncOutcome.MARKED for r in results),
+            "busy": sum(r.outcome is SyncOutcome.BUSY for r in results),
+        },
+    )
+    return summary

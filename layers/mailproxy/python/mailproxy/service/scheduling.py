@@ -1,0 +1,104 @@
+"""The scheduler's minute tick, and releasing what a suspension held.
+
+A tick queues every message on the scheduler's index that falls due within the next minute,
+with the exact remaining delay: sends scheduled beyond 15 minutes, retries and deferrals
+longer than that, messages whose queueing was never confirmed (the API died between its two
+writes) and messages whose sender's lease ran out (the sender died). Each is queued under a
+new ticket, then taken off the index only if unchanged, so two ticks never give one message
+two live references. Work per tick is bounded; what is left waits for the next.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Protocol
+
+from mailproxy.domain.record import MessageState
+from mailproxy.domain.scheduling import LOOKAHEAD_SECONDS, all_due_shards
+from mailproxy.domain.status import MessageStatus
+from mailproxy.domain.submission import queue_delay
+from mailproxy.queueing import Enqueue, Reference
+
+PER_SHARD_LIMIT = 250
+
+
+class SchedulingStore(Protocol):
+    def due_messages(self, shard: str, until: float, limit: int) -> list[MessageState]: ...
+    def take_due(self, state: MessageState, new_ticket: str) -> bool: ...
+    def held_messages(self, tenant_id: str, limit: int = 1000) -> list[MessageState]: ...
+
+
+class Queues(Protocol):
+    def send(self, items: list[Enqueue]) -> None: ...
+
+
+@dataclass
+class TickResult:
+    queued: int = 0
+    superseded: int = 0  # changed between the read and the write: left as they are
+
+
+def tick(
+    store: SchedulingStore,
+    queues: Queues,
+    now: float,
+    new_ticket: Callable[[], str],
+    limit_per_shard: int = PER_SHARD_LIMIT,
+) -> TickResult:
+    due: list[MessageState] = []
+    for shard in all_due_shards():
+        due += store.due_messages(shard, now + LOOKAHEAD_SECONDS, limit_per_shard)
+    return _requeue(due, store, queues, now, new_ticket)
+
+
+def release_held(
+    tenant_id: str,
+    batch_code: str | None,
+    store: SchedulingStore,
+    queues: Queues,
+    now: float,
+    new_ticket: Callable[[], str],
+) -> TickResult:
+    """Queue at once what a suspension of the tenant (or of one batch) kept aside."""
+    held = [
+        state
+        for state in store.held_messages(tenant_id)
+        if batch_code is None or state.batch_code == batch_code
+    ]
+    return _requeue(held, store, queues, now, new_ticket)
+
+
+def _requeue(
+    states: list[MessageState],
+    store: SchedulingStore,
+    queues: Queues,
+    now: float,
+    new_ticket: Callable[[], str],
+) -> TickResult:
+    result = TickResult()
+    if not states:
+        return result
+    planned = [(state, _reference(state, new_ticket())) for state in states]
+    # Queued first: a reference whose write then fails is merely stale and is dropped.
+    queues.send([Enqueue(ref, queue_delay(_waits_until(state), now)) for state, ref in planned])
+    for state, ref in planned:
+        if store.take_due(state, ref.ticket):
+            result.queued += 1
+        else:
+            result.superseded += 1
+    return result
+
+
+def _reference(state: MessageState, ticket: str) -> Reference:
+    return Reference(
+        state.tenant_id, state.id, ticket, state.account_id, state.priority, state.retries
+    )
+
+
+def _waits_until(state: MessageState) -> float | None:
+    """A scheduled send, retry or deferral waits for its time; a message recovered from a
+    lost queueing or a dead sender goes now."""
+    if state.status in (MessageStatus.SCHEDULED, MessageStatus.DEFERRED):
+        return state.deferred_ts
+    return None
