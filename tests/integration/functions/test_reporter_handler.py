@@ -598,3 +598,41 @@ def test_the_handler_takes_a_batch_of_wake_ups_from_its_queue(
     assert endpoint.reports("/acme")[1:] == [[{"id": event_id, "sent_ts": ANY_INT}]]
     assert endpoint.reports("/gamma")[1:] == [[]]
     assert len(endpoint.calls("/beta")) == 1
+
+
+# -- retention ------------------------------------------------------------------------------
+
+
+def test_a_reported_finished_message_expires_after_the_retention_and_nothing_else_does(
+    api: ApiClient, sender: SenderDriver, endpoint: SyncEndpoint, aws: Any
+) -> None:
+    import boto3
+
+    from mailproxy.domain.reporting import RETENTION_SECONDS
+    from mailproxy.service.reporting import run_reports
+
+    # Given a sent message and a greylisted one (deferred, not finished), both reported
+    create_tenant(api, "acme", client_base_url=endpoint.base_url())
+    greylisting = SmtpServer(RecordingHandler(data_reply="451 4.7.1 Greylisted, try later"))
+    with SmtpServer() as accepting, greylisting:
+        for account_id, server in (("ok", accepting), ("later", greylisting)):
+            assert api.call("POST", "/account", account_for(server, id=account_id))[0] == 200
+        add(api, message("done", account_id="ok"), message("waiting", account_id="later"))
+        sender.drain()
+    clock = a_clock()
+    run_reports(reporting_context(clock), ["acme"])
+    # Then the finished one, its body and its events carry an expiry a retention away
+    dynamodb = boto3.client("dynamodb")
+
+    def expiry(table: str, key: dict[str, Any]) -> int | None:
+        item = dynamodb.get_item(TableName=aws.tables[table], Key=key).get("Item", {})
+        return int(item["expires_at"]["N"]) if "expires_at" in item else None
+
+    done = {"tenant_id": {"S": "acme"}, "id": {"S": "done"}}
+    waiting = {"tenant_id": {"S": "acme"}, "id": {"S": "waiting"}}
+    expected = int(clock() + RETENTION_SECONDS)
+    assert expiry("messages", done) == expected
+    assert expiry("bodies", done) == expected
+    # and a message still on its way never does (its reported deferral aside)
+    assert expiry("messages", waiting) is None
+    assert expiry("bodies", waiting) is None

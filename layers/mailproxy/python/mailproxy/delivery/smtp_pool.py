@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 
 from mailproxy.delivery.smtp_errors import translate
 from mailproxy.domain.account import Account, TlsMode
-from mailproxy.domain.errors import DeliveryError
+from mailproxy.domain.errors import AmbiguousDelivery, DeliveryError
 
 CONNECT_TIMEOUT_SECONDS = 10.0
 SEND_TIMEOUT_SECONDS = 30.0
@@ -31,13 +31,6 @@ _LINE_END = re.compile(rb"\r\n|\n|\r(?!\n)")
 _LEADING_DOT = re.compile(rb"(?m)^\.")
 
 PoolKey = tuple[str | None, str, int, str | None, TlsMode, str]
-
-
-class AmbiguousDelivery(DeliveryError):
-    """The connection died after the message was handed over, before the server answered."""
-
-    def __init__(self, reason: str) -> None:
-        super().__init__(reason, temporary=True)
 
 
 @dataclass

@@ -67,3 +67,10 @@ class DeliveryError(Exception):
         if self.smtp_code is None:
             return self.reason
         return f"{self.reason} (SMTP {self.smtp_code})"
+
+
+class AmbiguousDelivery(DeliveryError):
+    """The connection died after the message was handed over, before the server answered."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason, temporary=True)

@@ -18,6 +18,8 @@ from mailproxy.domain.record import MessageEvent
 from mailproxy.domain.status import EventType
 
 SYNC_INTERVAL_SECONDS = 300
+# How long a finished, fully reported message stays listed before DynamoDB's TTL removes it.
+RETENTION_SECONDS = 7 * 24 * 3600
 # Events in one call, and calls to one tenant in one run (a `queued` answer or a backlog of more
 # than one call's events asks for more; the next run carries on).
 MAX_EVENTS_PER_CALL = 100

@@ -16,19 +16,10 @@ from typing import Any, Protocol
 
 from pydantic import SecretStr, ValidationError
 
-from mailproxy.delivery.attachments import (
-    EndpointAuth,
-    FetchContext,
-    fetch_all,
-    tenant_endpoint_auth,
-    tenant_endpoint_url,
-    uses_endpoint,
-)
-from mailproxy.delivery.mime import Envelope, build_envelope
-from mailproxy.delivery.smtp_pool import AmbiguousDelivery
+from mailproxy.delivery.mime import Envelope, FetchedAttachment, build_envelope
 from mailproxy.domain.account import Account, StoredAccount
 from mailproxy.domain.clock import Clock
-from mailproxy.domain.errors import DeliveryError, StaleWrite
+from mailproxy.domain.errors import AmbiguousDelivery, DeliveryError, StaleWrite
 from mailproxy.domain.message import Message
 from mailproxy.domain.ports import (
     Claimed,
@@ -384,12 +375,22 @@ class _Attempt:
                 f"'{self.reference.tenant_id}'",
                 temporary=False,
             )
-        attachments = fetch_all(message.attachments or [], self._fetch_context(message))
+        attachments = self._fetch(message) if message.attachments else []
         return self.account, build_envelope(
             self.reference.tenant_id, message, attachments, self.ctx.clock()
         )
 
-    def _fetch_context(self, message: Message) -> FetchContext:
+    def _fetch(self, message: Message) -> list[FetchedAttachment]:
+        # Imported here: most messages have no attachment to fetch.
+        from mailproxy.delivery.attachments import (
+            EndpointAuth,
+            FetchContext,
+            fetch_all,
+            tenant_endpoint_auth,
+            tenant_endpoint_url,
+            uses_endpoint,
+        )
+
         sources = self.ctx.attachment_sources
         endpoint_url: str | None = None
         endpoint_auth = EndpointAuth()
@@ -398,13 +399,14 @@ class _Attempt:
             if tenant is not None:
                 endpoint_url = tenant_endpoint_url(tenant)
                 endpoint_auth = tenant_endpoint_auth(tenant, self.ctx.secrets.open)
-        return FetchContext(
+        context = FetchContext(
             url_policy=sources.url_policy,
             s3_buckets=sources.s3_buckets,
             s3_client=sources.s3_client,
             endpoint_url=endpoint_url,
             endpoint_auth=endpoint_auth,
         )
+        return fetch_all(message.attachments or [], context)
 
     def _after_failure(
         self, claimed: Claimed, error: DeliveryError, events: list[MessageEvent]

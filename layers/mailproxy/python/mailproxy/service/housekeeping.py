@@ -11,8 +11,9 @@ from mailproxy.domain.clock import Clock
 from mailproxy.domain.errors import FieldProblem, InvalidRequest
 from mailproxy.domain.ports import DeleteOutcome
 from mailproxy.domain.record import MessageEvent, MessageState
+from mailproxy.domain.reporting import RETENTION_SECONDS
 
-DEFAULT_RETENTION_SECONDS = 7 * 24 * 3600
+DEFAULT_RETENTION_SECONDS = RETENTION_SECONDS
 
 
 class HousekeepingStore(Protocol):

@@ -8,6 +8,7 @@ from typing import Any, Protocol
 from mailproxy.auth import Principal, hash_api_key, new_api_key, require_admin, scoped_tenant
 from mailproxy.domain.clock import Clock
 from mailproxy.domain.errors import FieldProblem, InvalidRequest, NotFound
+from mailproxy.domain.reporting import SYNC_INTERVAL_SECONDS
 from mailproxy.domain.tenant import (
     DEFAULT_ATTACHMENT_PATH,
     DEFAULT_SYNC_PATH,
@@ -21,8 +22,6 @@ from mailproxy.domain.tenant import (
 )
 from mailproxy.outbound_http import UrlPolicy, url_problem
 from mailproxy.secret_box import client_auth_context
-
-SYNC_INTERVAL_SECONDS = 300
 
 
 class TenantStore(Protocol):

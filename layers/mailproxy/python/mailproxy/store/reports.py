@@ -14,7 +14,7 @@ from typing import Any
 from pynamodb.exceptions import TransactWriteError, UpdateError
 
 from mailproxy.domain.record import MessageEvent
-from mailproxy.domain.reporting import MAX_EVENTS_PER_CALL, SyncState, is_final
+from mailproxy.domain.reporting import MAX_EVENTS_PER_CALL, RETENTION_SECONDS, SyncState, is_final
 from mailproxy.domain.tenant import Tenant
 from mailproxy.store.base import BATCH_GET_LIMIT, Records, failed_items, is_condition_failure
 from mailproxy.store.messages import MessageRecords
@@ -75,7 +75,10 @@ class ReportRecords(Records):
         return marked
 
     def _mark_group(self, tenant_id: str, group: list[MessageEvent], now: float) -> int:
-        e, m = self._m.event, self._m.message
+        e, m, b = self._m.event, self._m.message, self._m.body
+        # Reported, the message's record is kept for the retention period, then DynamoDB's
+        # TTL removes it; nothing unreported ever carries an expiry.
+        expires_at = int(now + RETENTION_SECONDS)
         remaining = list(group)
         # Messages that turned out gone: their events are still marked.
         gone: set[str] = set()
@@ -90,14 +93,24 @@ class ReportRecords(Records):
                         if kind == "event":
                             tx.update(
                                 e(tenant_id, event.event_id),
-                                actions=[e.unreported.remove(), e.reported_ts.set(now)],
+                                actions=[
+                                    e.unreported.remove(),
+                                    e.reported_ts.set(now),
+                                    e.expires_at.set(expires_at),
+                                ],
                                 condition=e.unreported.exists(),
+                            )
+                        elif kind == "message":
+                            tx.update(
+                                m(tenant_id, event.message_id),
+                                actions=[m.reported_ts.set(now), m.expires_at.set(expires_at)],
+                                condition=m.id.exists(),
                             )
                         else:
                             tx.update(
-                                m(tenant_id, event.message_id),
-                                actions=[m.reported_ts.set(now)],
-                                condition=m.id.exists(),
+                                b(tenant_id, event.message_id),
+                                actions=[b.expires_at.set(expires_at)],
+                                condition=b.id.exists(),
                             )
                 return len(remaining)
             except TransactWriteError as error:
@@ -231,6 +244,7 @@ def _operations(events: list[MessageEvent], gone: set[str]) -> list[tuple[str, M
         if is_final(event) and event.message_id not in stamped | gone:
             stamped.add(event.message_id)
             ops.append(("message", event))
+            ops.append(("body", event))
     return ops
 
 
@@ -238,8 +252,8 @@ def _groups(events: list[MessageEvent]) -> Iterator[list[MessageEvent]]:
     group: list[MessageEvent] = []
     messages: set[str] = set()
     for event in events:
-        weight = 1 + (is_final(event) and event.message_id not in messages)
-        if group and len(group) + len(messages) + weight > _TRANSACTION_ITEMS:
+        weight = 1 + 2 * (is_final(event) and event.message_id not in messages)
+        if group and len(group) + 2 * len(messages) + weight > _TRANSACTION_ITEMS:
             yield group
             group, messages = [], set()
         group.append(event)
