@@ -99,6 +99,9 @@ TABLES: dict[str, TableSpec] = {
     "bodies": TableSpec(
         "bodies", partition_key="tenant_id", sort_key="id", ttl_attribute="expires_at"
     ),
+    # Delivery counters for GET /metrics, per (tenant, account, metric), added to once per
+    # sender invocation rather than once per message.
+    "metrics": TableSpec("metrics", partition_key="tenant_id", sort_key="series"),
     # Rate-limit windows: one item per (tenant, account, window, start), expired by TTL.
     "counters": TableSpec("counters", partition_key="key", ttl_attribute="expires_at"),
     "events": TableSpec(

@@ -231,6 +231,16 @@ def docs():
     return Response(status_code=200, content_type="text/html", body=html)
 
 
+# No return annotation: Powertools would try to build a schema for `Response` itself.
+@app.get("/metrics", summary="Prometheus text format 0.0.4, no token needed")
+def metrics():
+    return Response(
+        status_code=200,
+        content_type="text/plain; version=0.0.4; charset=utf-8",
+        body=listing.prometheus_text(runtime.store()),
+    )
+
+
 @app.get("/status", summary="Token check and service state", responses=ERRORS)
 def status() -> dict[str, Any]:
     caller()

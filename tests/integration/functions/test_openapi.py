@@ -7,10 +7,10 @@ import json
 from infra.local.events import LambdaContext, http_event
 from tests.conftest import ApiClient
 
-# SPEC.md's endpoint table: what a client written for genro-mail-proxy 0.6 may call
-# (/metrics is the observability issue's).
+# SPEC.md's endpoint table: what a client written for genro-mail-proxy 0.6 may call.
 CONTRACT = {
     ("get", "/health"),
+    ("get", "/metrics"),
     ("get", "/status"),
     ("post", "/commands/run-now"),
     ("post", "/commands/suspend"),

@@ -212,11 +212,6 @@ def test_endpoints_that_name_no_tenant_change_nothing_of_another(
     assert_b_unchanged(world, before)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="NOT IMPLEMENTED: SPEC.md lists GET /metrics (anyone, Prometheus text 0.0.4) but "
-    "functions/api/handler.py has no /metrics route; it answers 404 {'detail': 'Not Found'}",
-)
 def test_metrics_are_served_to_anyone_and_change_nothing(world: World) -> None:
     before = b_state(world)
     response = world.api.handler.lambda_handler(

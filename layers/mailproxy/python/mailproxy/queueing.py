@@ -43,6 +43,8 @@ class Reference:
     account_id: str | None = None
     priority: Priority = Priority.MEDIUM
     retries: int = 0
+    # When the message was first accepted: the sender measures the time to its send.
+    submitted_at: float | None = None
 
     def to_json(self) -> str:
         return json.dumps(
@@ -53,6 +55,7 @@ class Reference:
                 "account_id": self.account_id,
                 "priority": int(self.priority),
                 "retries": self.retries,
+                "submitted_at": self.submitted_at,
             },
             separators=(",", ":"),
         )
@@ -72,6 +75,7 @@ class Reference:
             account_id=str(account) if account is not None else None,
             priority=Priority(int(raw.get("priority", Priority.MEDIUM))),
             retries=int(raw.get("retries", 0)),
+            submitted_at=float(raw["submitted_at"]) if raw.get("submitted_at") else None,
         )
 
     def handed_on(self, ticket: str, retries: int | None = None) -> Reference:

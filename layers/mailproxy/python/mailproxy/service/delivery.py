@@ -9,6 +9,7 @@ or a sender gone between the server's 250 and the write): that is recorded as `a
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -21,6 +22,7 @@ from mailproxy.domain.account import Account, StoredAccount
 from mailproxy.domain.clock import Clock
 from mailproxy.domain.errors import AmbiguousDelivery, DeliveryError, StaleWrite
 from mailproxy.domain.message import Message
+from mailproxy.domain.metrics import Count, Counts
 from mailproxy.domain.ports import (
     Claimed,
     ClaimResult,
@@ -128,6 +130,14 @@ class Outcome(StrEnum):
     STALE = "stale"  # lost ownership while sending (lease expired); the new owner decides
 
 
+_COUNTED = {
+    Outcome.SENT: Count.SENT,
+    Outcome.FAILED: Count.ERRORS,
+    Outcome.RETRY: Count.DEFERRED,
+    Outcome.RATE_LIMITED: Count.RATE_LIMITED,
+}
+
+
 @dataclass(frozen=True)
 class DeliveryContext:
     store: DeliveryStore
@@ -157,6 +167,13 @@ class Invocation:
     bodies: dict[tuple[str, str], StoredBody] = field(default_factory=dict)
     accounts: dict[tuple[str, str], Account | None] = field(default_factory=dict)
     tenants: dict[str, Tenant | None] = field(default_factory=dict)
+    # What happened in this invocation, per (tenant, account): written once at its end.
+    counts: Counts = field(default_factory=Counter)
+    # Seconds from acceptance to send, of each message sent.
+    send_delays: list[tuple[str, str, float]] = field(default_factory=list)
+
+    def count(self, reference: Reference, what: Count) -> None:
+        self.counts[(reference.tenant_id, reference.account_id or "", what)] += 1
 
     @classmethod
     def prepare(cls, ctx: DeliveryContext, references: list[Reference]) -> Invocation:
@@ -202,6 +219,14 @@ class Invocation:
 
 
 def deliver(reference: Reference, invocation: Invocation) -> Outcome:
+    outcome = _deliver(reference, invocation)
+    counted = _COUNTED.get(outcome)
+    if counted is not None:
+        invocation.count(reference, counted)
+    return outcome
+
+
+def _deliver(reference: Reference, invocation: Invocation) -> Outcome:
     ctx = invocation.ctx
     now = ctx.clock()
     body = invocation.body(reference)
@@ -223,7 +248,7 @@ def deliver(reference: Reference, invocation: Invocation) -> Outcome:
         )
         for window in windows
     ]
-    attempt = _Attempt(reference, ctx, body, account, charges, now)
+    attempt = _Attempt(reference, ctx, body, account, charges, now, invocation)
     result = attempt.claim()
     if isinstance(result, OverLimit):
         return attempt.over_limit([windows[index] for index in result.full])
@@ -241,6 +266,7 @@ class _Attempt:
     account: Account | None
     charges: list[CounterCharge]
     now: float
+    invocation: Invocation
 
     def claim(self, after_expired_lease: bool = False) -> ClaimResult:
         return self.ctx.store.claim(
@@ -301,9 +327,7 @@ class _Attempt:
         ref = self.reference
         assert self.account is not None
         decision = over_limit(self.account, full, self.now)
-        events = (
-            [self._event(EventType.AMBIGUOUS, self.now, _TAKEN_OVER, "lease")] if taken_over else []
-        )
+        events = [self._ambiguous(self.now, _TAKEN_OVER, "lease")] if taken_over else []
         if not isinstance(decision, DeferUntil):
             failed = self.ctx.store.fail_waiting(
                 ref.tenant_id,
@@ -342,7 +366,7 @@ class _Attempt:
     def send(self, claimed: Claimed) -> Outcome:
         events: list[MessageEvent] = []
         if claimed.after_expired_lease:
-            events.append(self._event(EventType.AMBIGUOUS, self.now, _TAKEN_OVER, "lease"))
+            events.append(self._ambiguous(self.now, _TAKEN_OVER, "lease"))
             if self.account is not None and self.account.on_ambiguous == "fail":
                 return self._fail(claimed, f"Delivery uncertain: {_TAKEN_OVER}", events)
         try:
@@ -353,6 +377,14 @@ class _Attempt:
         except DeliveryError as error:
             return self._after_failure(claimed, error, events)
         done = self.ctx.clock()
+        if self.reference.submitted_at is not None:
+            self.invocation.send_delays.append(
+                (
+                    self.reference.tenant_id,
+                    self.reference.account_id or "",
+                    done - self.reference.submitted_at,
+                )
+            )
         metadata: dict[str, Any] = {"refused": refused} if refused else {}
         events.append(self._event(EventType.SENT, done, None, claimed.claim_token, metadata))
         return self._finish(
@@ -413,7 +445,7 @@ class _Attempt:
     ) -> Outcome:
         now = self.ctx.clock()
         if isinstance(error, AmbiguousDelivery):
-            events.append(self._event(EventType.AMBIGUOUS, now, error.text, claimed.claim_token))
+            events.append(self._ambiguous(now, error.text, claimed.claim_token))
             if self.account is not None and self.account.on_ambiguous == "fail":
                 return self._fail(claimed, f"Delivery uncertain: {error.text}", events)
         schedule = (
@@ -488,6 +520,10 @@ class _Attempt:
         except StaleWrite:
             return Outcome.STALE
         return outcome
+
+    def _ambiguous(self, at: float, description: str, attempt: str) -> MessageEvent:
+        self.invocation.count(self.reference, Count.AMBIGUOUS)
+        return self._event(EventType.AMBIGUOUS, at, description, attempt)
 
     def _event(
         self,

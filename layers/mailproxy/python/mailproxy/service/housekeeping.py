@@ -3,12 +3,14 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass, field
 from typing import Protocol
 
 from mailproxy.auth import Principal, scoped_tenant
 from mailproxy.domain.clock import Clock
 from mailproxy.domain.errors import FieldProblem, InvalidRequest
+from mailproxy.domain.metrics import Count, Counts
 from mailproxy.domain.ports import DeleteOutcome
 from mailproxy.domain.record import MessageEvent, MessageState
 from mailproxy.domain.reporting import RETENTION_SECONDS
@@ -17,6 +19,8 @@ DEFAULT_RETENTION_SECONDS = RETENTION_SECONDS
 
 
 class HousekeepingStore(Protocol):
+    def get_states(self, tenant_id: str, ids: list[str]) -> dict[str, MessageState]: ...
+    def add_counts(self, counts: Counts) -> None: ...
     def delete_message(self, tenant_id: str, message_id: str, now: float) -> DeleteOutcome: ...
     def finished_before(self, tenant_id: str, before_ts: float) -> list[MessageState]: ...
     def events_by_message(self, tenant_id: str) -> dict[str, list[MessageEvent]]: ...
@@ -48,14 +52,22 @@ def delete_messages(
     scoped = tenant_in_scope(caller, tenant_id)
     result = DeleteResult()
     now = clock()
-    for message_id in dict.fromkeys(ids):
+    unique = list(dict.fromkeys(ids))
+    states = store.get_states(scoped, unique) if unique else {}
+    cancelled: Counts = Counter()
+    for message_id in unique:
         outcome = store.delete_message(scoped, message_id, now)
         if outcome == "removed":
             result.removed += 1
+            state = states.get(message_id)
+            if state is not None and not state.status.is_final:
+                cancelled[(scoped, state.account_id or "", Count.REMOVED)] += 1
         elif outcome == "not_found":
             result.not_found.append(message_id)
         else:
             result.unauthorized.append(message_id)
+    if cancelled:
+        store.add_counts(cancelled)
     return result
 
 

@@ -5,7 +5,9 @@ from __future__ import annotations
 from typing import Any, Protocol
 
 from mailproxy.auth import Principal, scoped_tenant
+from mailproxy.domain.metrics import Series, render_prometheus
 from mailproxy.domain.record import MessageEvent, MessageState
+from mailproxy.domain.tenant import Tenant
 
 
 class ListingStore(Protocol):
@@ -49,3 +51,15 @@ def list_messages(
         )
         for state in states
     ]
+
+
+class MetricsStore(Protocol):
+    def all_counts(self) -> list[Series]: ...
+    def list_tenants(self) -> list[Tenant]: ...
+
+
+def prometheus_text(store: MetricsStore) -> str:
+    """GET /metrics: the delivery counters of every tenant and account (no token needed, as
+    in genro-mail-proxy; the figures are counts, not content)."""
+    names = {tenant.id: tenant.name or tenant.id for tenant in store.list_tenants()}
+    return render_prometheus(store.all_counts(), names)

@@ -92,7 +92,13 @@ def _requeue(
 
 def _reference(state: MessageState, ticket: str) -> Reference:
     return Reference(
-        state.tenant_id, state.id, ticket, state.account_id, state.priority, state.retries
+        state.tenant_id,
+        state.id,
+        ticket,
+        state.account_id,
+        state.priority,
+        state.retries,
+        submitted_at=state.created_at,
     )
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -18,6 +19,7 @@ from mailproxy.domain.errors import (
 )
 from mailproxy.domain.limits import MAX_BODY_BYTES
 from mailproxy.domain.message import MAX_MESSAGES_PER_REQUEST, AddMessagesRequest, Message
+from mailproxy.domain.metrics import Count, Counts
 from mailproxy.domain.ports import SubmissionWrite
 from mailproxy.domain.priority import DEFAULT_PRIORITY, Priority
 from mailproxy.domain.record import MessageEvent, MessageState, event_id_for
@@ -46,6 +48,7 @@ class SubmissionStore(Protocol):
     def get_states(self, tenant_id: str, ids: list[str]) -> dict[str, MessageState]: ...
     def save_submissions(self, writes: list[SubmissionWrite]) -> set[str]: ...
     def confirm_queued(self, references: list[Reference]) -> None: ...
+    def add_counts(self, counts: Counts) -> None: ...
 
 
 class Queues(Protocol):
@@ -118,6 +121,7 @@ def add_messages(
                 planned.append(outcome)
     stale = store.save_submissions([plan.write for plan in planned])
     to_queue: list[Enqueue] = []
+    accepted: Counts = Counter()
     for plan in planned:
         message_id = plan.write.state.id
         if message_id in stale:
@@ -128,11 +132,16 @@ def add_messages(
             result.queued += 1
             if plan.enqueue is not None:
                 to_queue.append(plan.enqueue)
+            if plan.write.expected_ticket is None:
+                state = plan.write.state
+                accepted[(state.tenant_id, state.account_id or "", Count.SUBMITTED)] += 1
     if to_queue:
         # A reference that fails to queue leaves its message stored and on the scheduler's
         # index; the scheduler queues it again when its grace runs out.
         queues.send(to_queue)
         store.confirm_queued([item.reference for item in to_queue])
+    if accepted:
+        store.add_counts(accepted)
     if result.queued == 0 and result.rejected:
         raise BadRequest({"error": "No messages could be queued", "rejected": result.rejected})
     return result
@@ -222,7 +231,14 @@ def _plan_one(
         return _Planned(write, None, rejection=account_problem)
     enqueue = (
         Enqueue(
-            Reference(tenant_id, message.id, ticket, message.account_id, priority),
+            Reference(
+                tenant_id,
+                message.id,
+                ticket,
+                message.account_id,
+                priority,
+                submitted_at=existing.created_at if existing is not None else now,
+            ),
             plan.delay_seconds,
         )
         if isinstance(plan, Accept) and plan.enqueue

@@ -8,13 +8,14 @@ from typing import Any
 from mailproxy.config import ResourceNames
 from mailproxy.store.accounts import AccountRecords
 from mailproxy.store.messages import MessageRecords
+from mailproxy.store.metrics import MetricRecords
 from mailproxy.store.models import bind_models
 from mailproxy.store.payloads import PayloadBucket
 from mailproxy.store.reports import ReportRecords
 from mailproxy.store.tenants import TenantRecords
 
 
-class Store(TenantRecords, AccountRecords, MessageRecords, ReportRecords):
+class Store(TenantRecords, AccountRecords, MessageRecords, ReportRecords, MetricRecords):
     def __init__(self, resources: ResourceNames, s3_client: Any | None = None) -> None:
         self._m = bind_models(
             resources.table("tenants"),
@@ -23,6 +24,7 @@ class Store(TenantRecords, AccountRecords, MessageRecords, ReportRecords):
             resources.table("bodies"),
             resources.table("events"),
             resources.table("counters"),
+            resources.table("metrics"),
         )
         bucket = resources.buckets.get("payloads")
         self._payloads = (

@@ -31,6 +31,7 @@ class Models:
     body: Any
     event: Any
     counter: Any
+    metric: Any
     connection: Connection
 
 
@@ -49,7 +50,13 @@ def _meta(table_name: str) -> Any:
 
 @lru_cache(maxsize=4)
 def bind_models(
-    tenants: str, accounts: str, messages: str, bodies: str, events: str, counters: str
+    tenants: str,
+    accounts: str,
+    messages: str,
+    bodies: str,
+    events: str,
+    counters: str,
+    metrics: str,
 ) -> Models:
     """Model classes for one set of table names (one per environment, cached)."""
 
@@ -175,6 +182,14 @@ def bind_models(
         unreported = UnicodeAttribute(null=True)
         by_unreported = EventUnreportedIndex()
 
+    class MetricModel(Model):
+        """One counter of GET /metrics: series is "<account_id>#<metric name>"."""
+
+        Meta = _meta(metrics)
+        tenant_id = UnicodeAttribute(hash_key=True)
+        series = UnicodeAttribute(range_key=True)
+        value = NumberAttribute(default=0)
+
     return Models(
         tenant=TenantModel,
         account=AccountModel,
@@ -182,6 +197,7 @@ def bind_models(
         body=BodyModel,
         event=EventModel,
         counter=CounterModel,
+        metric=MetricModel,
         connection=Connection(
             connect_timeout_seconds=CONNECT_TIMEOUT_SECONDS,
             read_timeout_seconds=READ_TIMEOUT_SECONDS,
