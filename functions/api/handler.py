@@ -410,13 +410,14 @@ def cleanup_messages(
     return {"ok": True, "removed": removed}
 
 
-@app.post("/commands/suspend", summary="Hold a tenant's sending (or one batch)", responses=ERRORS)
-def suspend(
-    tenant_id: TenantIdQuery = None,
-    batch_code: Annotated[str | None, Query(max_length=64)] = None,
+BatchCodeQuery = Annotated[str | None, Query(max_length=64)]
+
+
+def _change_suspension(
+    action: str, tenant_id: str | None, batch_code: str | None
 ) -> dict[str, Any]:
     return {"ok": True} | suspension.change_suspension(
-        "suspend",
+        action,
         caller(),
         tenant_id,
         batch_code,
@@ -425,23 +426,16 @@ def suspend(
         runtime.queues(),
         new_ticket,
     )
+
+
+@app.post("/commands/suspend", summary="Hold a tenant's sending (or one batch)", responses=ERRORS)
+def suspend(tenant_id: TenantIdQuery = None, batch_code: BatchCodeQuery = None) -> dict[str, Any]:
+    return _change_suspension("suspend", tenant_id, batch_code)
 
 
 @app.post("/commands/activate", summary="Release held sending", responses=ERRORS)
-def activate(
-    tenant_id: TenantIdQuery = None,
-    batch_code: Annotated[str | None, Query(max_length=64)] = None,
-) -> dict[str, Any]:
-    return {"ok": True} | suspension.change_suspension(
-        "activate",
-        caller(),
-        tenant_id,
-        batch_code,
-        runtime.store(),
-        runtime.clock,
-        runtime.queues(),
-        new_ticket,
-    )
+def activate(tenant_id: TenantIdQuery = None, batch_code: BatchCodeQuery = None) -> dict[str, Any]:
+    return _change_suspension("activate", tenant_id, batch_code)
 
 
 @logger.inject_lambda_context(clear_state=True)
