@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 PIP_FLAGS := --quiet --disable-pip-version-check
 
-.PHONY: run test lint unit integration e2e bench bench-cold-start bench-smtp bench-aws-calls clean
+.PHONY: synth deploy run test lint unit integration e2e bench bench-cold-start bench-smtp bench-aws-calls clean
 
 $(VENV)/bin/python:
 	$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11) and "mailproxy needs Python 3.11 or newer")'
@@ -56,3 +56,24 @@ bench-aws-calls: $(VENV)/.test-installed
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
+
+# The CDK: the Python app (extra "infra") and the CLI pinned in package.json (npm ci).
+CDK := CDK_DISABLE_VERSION_CHECK=1 JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION=20 \
+	node_modules/.bin/cdk
+CDK_FLAGS := --no-notices --no-version-reporting
+
+$(VENV)/.infra-installed: pyproject.toml | $(VENV)/bin/python
+	$(PY) -m pip install $(PIP_FLAGS) -e '.[infra]'
+	touch $@
+
+node_modules/.bin/cdk: package.json package-lock.json
+	npm ci --no-audit --no-fund
+	touch $@
+
+# Offline, no AWS credentials: the template and assets land in cdk.out/.
+synth: $(VENV)/.infra-installed node_modules/.bin/cdk
+	$(CDK) synth $(CDK_FLAGS) --quiet
+
+# Needs AWS credentials and a bootstrapped account/region (cdk bootstrap, once).
+deploy: $(VENV)/.infra-installed node_modules/.bin/cdk
+	$(CDK) deploy $(CDK_FLAGS) --require-approval broadening

@@ -1,0 +1,126 @@
+"""What every Lambda of the proxy shares: runtime, architecture, layers, logs, settings."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from aws_cdk import Duration, RemovalPolicy
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_logs as logs
+from constructs import Construct
+
+from infra.constructs.nag import acknowledge
+from infra.layer_bundle import dependencies_layer_dir
+
+ROOT = Path(__file__).resolve().parent.parent.parent
+RUNTIME = lambda_.Runtime.PYTHON_3_12
+ARCHITECTURE = lambda_.Architecture.ARM_64
+LOG_RETENTION = logs.RetentionDays.ONE_MONTH
+HANDLER = "handler.lambda_handler"
+ASSET_EXCLUDES = ["**/__pycache__", "**/*.pyc", "**/*.egg-info"]
+METRICS_NAMESPACE = "MailProxy"
+
+
+class Layers(Construct):
+    """The shared package (layers/mailproxy zipped as it is) and its third-party dependencies
+    (pip-installed locally for Linux arm64, no Docker)."""
+
+    def __init__(self, scope: Construct, construct_id: str) -> None:
+        super().__init__(scope, construct_id)
+        self.shared = lambda_.LayerVersion(
+            self,
+            "Shared",
+            code=lambda_.Code.from_asset(
+                str(ROOT / "layers" / "mailproxy"), exclude=ASSET_EXCLUDES
+            ),
+            compatible_runtimes=[RUNTIME],
+            compatible_architectures=[ARCHITECTURE],
+            description="mailproxy: the shared package",
+        )
+        self.dependencies = lambda_.LayerVersion(
+            self,
+            "Dependencies",
+            code=lambda_.Code.from_asset(str(dependencies_layer_dir())),
+            compatible_runtimes=[RUNTIME],
+            compatible_architectures=[ARCHITECTURE],
+            description="mailproxy: third-party dependencies (pyproject.toml)",
+        )
+
+    @property
+    def all(self) -> list[lambda_.ILayerVersion]:
+        return [self.dependencies, self.shared]
+
+
+class MailProxyFunction(Construct):
+    """One function from functions/<name>/handler.py, with its own log group."""
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        name: str,
+        prefix: str,
+        layers: Layers,
+        environment: dict[str, str],
+        timeout: Duration,
+        memory_size: int = 512,
+    ) -> None:
+        super().__init__(scope, construct_id)
+        self.log_group = logs.LogGroup(
+            self,
+            "Logs",
+            retention=LOG_RETENTION,
+            removal_policy=RemovalPolicy.DESTROY,
+        )
+        self.function = lambda_.Function(
+            self,
+            "Function",
+            function_name=f"{prefix}-{name}",
+            runtime=RUNTIME,
+            architecture=ARCHITECTURE,
+            handler=HANDLER,
+            code=lambda_.Code.from_asset(str(ROOT / "functions" / name), exclude=ASSET_EXCLUDES),
+            layers=layers.all,
+            timeout=timeout,
+            memory_size=memory_size,
+            log_group=self.log_group,
+            tracing=lambda_.Tracing.DISABLED,
+            environment={
+                "POWERTOOLS_SERVICE_NAME": f"mailproxy-{name}",
+                "POWERTOOLS_METRICS_NAMESPACE": METRICS_NAMESPACE,
+                **environment,
+            },
+        )
+        acknowledge(
+            self.function,
+            "AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/"
+            "AWSLambdaBasicExecutionRole]",
+            "The AWS managed basic execution policy only lets the function write its own "
+            "CloudWatch Logs; every data permission is a least-privilege grant.",
+        )
+        acknowledge(
+            self.function,
+            "AwsSolutions-L1",
+            "Python 3.12 on purpose: the dependencies layer is built for cp312 arm64 wheels "
+            "and the code is tested on it; moving runtime is a deliberate, tested change.",
+        )
+
+    def acknowledge_index_access(self, table_arn_logical_ids: list[str]) -> None:
+        """Table grants include the table's own GSIs (`<table>/index/*`), which it queries."""
+        for logical_id in table_arn_logical_ids:
+            acknowledge(
+                self.function,
+                f"AwsSolutions-IAM5[Resource::<{logical_id}.Arn>/index/*]",
+                "Access to a table includes its own global secondary indexes (sparse "
+                "indexes from infra/resources.py), and nothing beyond that table.",
+            )
+
+    def acknowledge_payload_objects(self, storage: Any) -> None:
+        acknowledge(
+            self.function,
+            f"AwsSolutions-IAM5[Resource::<{storage.payloads_logical_id()}.Arn>/*]",
+            "Payload objects are keyed per message and unknown in advance; the grant names "
+            "only the actions the function uses, on the proxy's own payload bucket.",
+        )

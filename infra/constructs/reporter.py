@@ -1,0 +1,54 @@
+"""The reporter Lambda: ticked every minute, and woken through the wake-ups queue."""
+
+from __future__ import annotations
+
+from aws_cdk import Duration
+from aws_cdk import aws_lambda_event_sources as sources
+from constructs import Construct
+
+from infra.constructs.lambdas import Layers, MailProxyFunction
+from infra.constructs.queues import Queues
+from infra.constructs.storage import Storage
+
+REPORTER_TIMEOUT = Duration.seconds(120)
+WAKEUPS_BATCH_SIZE = 10
+# Each tenant has at most one sync in flight (a DynamoDB lease); more reporters only contend.
+WAKEUPS_MAX_CONCURRENCY = 2
+
+
+class Reporter(Construct):
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        prefix: str,
+        layers: Layers,
+        environment: dict[str, str],
+        storage: Storage,
+        queues: Queues,
+    ) -> None:
+        super().__init__(scope, construct_id)
+        self.handler = MailProxyFunction(
+            self,
+            "Handler",
+            name="reporter",
+            prefix=prefix,
+            layers=layers,
+            environment=environment,
+            timeout=REPORTER_TIMEOUT,
+            memory_size=512,
+        )
+        fn = self.handler.function
+        self.handler.acknowledge_index_access(storage.table_logical_ids())
+        for table in storage.tables.values():
+            table.grant_read_write_data(fn)
+        storage.secrets_key.grant_decrypt(fn)
+        fn.add_event_source(
+            sources.SqsEventSource(
+                queues.wakeups,
+                batch_size=WAKEUPS_BATCH_SIZE,
+                max_batching_window=Duration.seconds(1),
+                max_concurrency=WAKEUPS_MAX_CONCURRENCY,
+            )
+        )

@@ -1,0 +1,74 @@
+"""The sender Lambda, fed by one SQS event source per priority queue."""
+
+from __future__ import annotations
+
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_lambda_event_sources as sources
+from constructs import Construct
+
+from infra.constructs.lambdas import Layers, MailProxyFunction
+from infra.constructs.nag import acknowledge
+from infra.constructs.queues import Queues, sender_timeout
+from infra.constructs.storage import Storage
+from infra.resources import QUEUES
+
+BATCH_SIZE = 10
+
+
+class Sender(Construct):
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        prefix: str,
+        layers: Layers,
+        environment: dict[str, str],
+        storage: Storage,
+        queues: Queues,
+        attachment_buckets: list[str],
+    ) -> None:
+        super().__init__(scope, construct_id)
+        self.handler = MailProxyFunction(
+            self,
+            "Handler",
+            name="sender",
+            prefix=prefix,
+            layers=layers,
+            environment=environment,
+            timeout=sender_timeout(),
+            memory_size=512,
+        )
+        fn = self.handler.function
+        for table in storage.tables.values():
+            table.grant_read_write_data(fn)
+        for queue in queues.all_queues:  # deferrals and retries re-enqueue; wake the reporter
+            queue.grant_send_messages(fn)
+        storage.secrets_key.grant_decrypt(fn)
+        storage.grant_payloads(fn, ["s3:GetObject"])
+        self.handler.acknowledge_index_access(storage.table_logical_ids())
+        self.handler.acknowledge_payload_objects(storage)
+        if attachment_buckets:
+            fn.add_to_role_policy(
+                iam.PolicyStatement(
+                    sid="ReadAllowListedAttachments",
+                    actions=["s3:GetObject"],
+                    resources=[f"arn:aws:s3:::{name}/*" for name in attachment_buckets],
+                )
+            )
+            for name in attachment_buckets:
+                acknowledge(
+                    fn,
+                    f"AwsSolutions-IAM5[Resource::arn:aws:s3:::{name}/*]",
+                    f"s3:// attachments may name any object of {name}, a bucket the "
+                    "deployment allow-listed (context s3AttachmentBuckets); read only.",
+                )
+        for priority, queue in queues.queues.items():
+            fn.add_event_source(
+                sources.SqsEventSource(
+                    queue,
+                    batch_size=BATCH_SIZE,
+                    report_batch_item_failures=True,
+                    max_concurrency=QUEUES[priority].max_concurrency,
+                )
+            )
