@@ -33,6 +33,7 @@ from mailproxy.service.delivery import (
 
 logger = Logger(service="mailproxy-sender")
 NAMESPACE = "MailProxy"
+ALL_TENANTS = {"scope": "all"}
 # Outcomes that write an event a tenant hears of in its delivery report.
 REPORTABLE = {Outcome.SENT, Outcome.FAILED, Outcome.RETRY, Outcome.RATE_LIMITED}
 processor = BatchProcessor(event_type=EventType.SQS)
@@ -108,6 +109,19 @@ def _publish(invocation: Invocation) -> None:
             value=value,
             namespace=NAMESPACE,
             default_dimensions=dimensions,
+        ):
+            pass
+    # The same counts over every tenant, for the alarms (an alarm cannot add up dimensions).
+    totals: dict[str, int] = {}
+    for (_, _, what), value in invocation.counts.items():
+        totals[what.value] = totals.get(what.value, 0) + value
+    for name, value in totals.items():
+        with single_metric(
+            name=name,
+            unit=MetricUnit.Count,
+            value=value,
+            namespace=NAMESPACE,
+            default_dimensions=ALL_TENANTS,
         ):
             pass
     for tenant_id, account_id, seconds in invocation.send_delays:

@@ -62,6 +62,28 @@ class Monitoring(Construct):
             threshold=SENDER_ERROR_RATE_PERCENT,
             description=f"More than {SENDER_ERROR_RATE_PERCENT}% of sender invocations failed.",
         )
+        # Messages, not invocations: the sender's EMF totals over every tenant.
+        sent, failed = (
+            cw.Metric(
+                namespace="MailProxy",
+                metric_name=name,
+                dimensions_map={"scope": "all"},
+                period=PERIOD,
+                statistic="Sum",
+            )
+            for name in ("sent", "errors")
+        )
+        self._alarm(
+            "DeliveryErrorRate",
+            cw.MathExpression(
+                expression="100 * FILL(failed, 0) / MAX([FILL(sent, 0) + FILL(failed, 0), 1])",
+                using_metrics={"sent": sent, "failed": failed},
+                label="message error rate (%)",
+                period=PERIOD,
+            ),
+            threshold=SENDER_ERROR_RATE_PERCENT,
+            description=f"More than {SENDER_ERROR_RATE_PERCENT}% of messages failed.",
+        )
         for priority, queue in queues.queues.items():
             label = priority.label
             self._alarm(

@@ -408,13 +408,18 @@ def test_api_encrypts_and_reads_the_admin_token(synthesized: Synthesized) -> Non
 def test_alarms_cover_sender_queues_dlqs_and_api(synthesized: Synthesized) -> None:
     alarms = list(synthesized.resources("AWS::CloudWatch::Alarm").values())
     text = [json.dumps(a["Properties"]) for a in alarms]
-    assert len(alarms) == 2 + 2 * len(QUEUES) + 1
+    assert len(alarms) == 3 + 2 * len(QUEUES) + 1
     assert sum('"MetricName": "ApproximateAgeOfOldestMessage"' in t for t in text) == len(QUEUES)
     dlq_alarms = [t for t in text if '"MetricName": "ApproximateNumberOfMessagesVisible"' in t]
     assert len(dlq_alarms) == len(QUEUES)
     assert sum('"MetricName": "5xx"' in t for t in text) == 1
     assert sum('"MetricName": "Errors"' in t for t in text) == 2  # count and rate
     assert any('"Expression"' in t for t in text)
+    # the share of messages that failed, from the sender's EMF totals over every tenant
+    [rate] = [t for t in text if '"MetricName": "errors"' in t]
+    assert '"Namespace": "MailProxy"' in rate
+    assert '"MetricName": "sent"' in rate
+    assert '"Threshold": 5' in rate
     synthesized_dashboards = synthesized.resources("AWS::CloudWatch::Dashboard")
     assert len(synthesized_dashboards) == 1
 
