@@ -128,9 +128,7 @@ def main() -> int:
     for name, count in sorted(calls.items(), key=lambda item: (-item[1], item[0])):
         print(f"{count:>7}  {count / delivered:>11.3f}  {name}")
     print(f"{total:>7}  {total / delivered:>11.3f}  total (target <= {TARGET:.0f})")
-    print(
-        f"\nitem a status change rewrites: {state} bytes; message body item: {payload} bytes"
-    )
+    print(f"\nitem a status change rewrites: {state} bytes; message body item: {payload} bytes")
     return 0
 
 

@@ -29,11 +29,17 @@ print(time.perf_counter() - start)
 
 
 def import_seconds(statement: str, path: list[Path]) -> float:
-    env = os.environ | {"PYTHONPATH": os.pathsep.join(str(p) for p in path),
-                        "PYTHONDONTWRITEBYTECODE": "0"}
+    env = os.environ | {
+        "PYTHONPATH": os.pathsep.join(str(p) for p in path),
+        "PYTHONDONTWRITEBYTECODE": "0",
+    }
     result = subprocess.run(
         [sys.executable, "-X", "frozen_modules=on", "-c", PROBE.format(statement=statement)],
-        env=env, capture_output=True, text=True, check=True, cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=ROOT,
     )
     return float(result.stdout.strip().splitlines()[-1])
 

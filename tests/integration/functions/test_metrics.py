@@ -17,9 +17,7 @@ def scrape(api: ApiClient) -> tuple[dict[str, Any], str]:
 
 
 def sample(text: str, name: str, account: str) -> float | None:
-    labels = (
-        f'tenant_id="acme",tenant_name="Acme",account_id="{account}",account_name="{account}"'
-    )
+    labels = f'tenant_id="acme",tenant_name="Acme",account_id="{account}",account_name="{account}"'
     pattern = rf"^{name}{{{labels}}} (\S+)$"
     found = re.search(pattern, text, re.MULTILINE)
     return float(found.group(1)) if found else None
