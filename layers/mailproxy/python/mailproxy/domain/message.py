@@ -539,25 +539,6 @@ class Message(BaseModel):
         )
 
 
-def public_payload(payload: dict[str, Any]) -> dict[str, Any]:
-    """A stored payload as GET /messages shows it: attachment contents and credentials left
-    out (an inline attachment keeps only its "base64:" marker)."""
-    attachments = payload.get("attachments")
-    if not attachments:
-        return payload
-    shown = []
-    for attachment in attachments:
-        item = dict(attachment)
-        path = str(item.get("storage_path", ""))
-        if item.get("fetch_mode") == "base64" or path.startswith("base64:"):
-            item["storage_path"] = "base64:"
-        auth = item.get("auth")
-        if isinstance(auth, dict):
-            item["auth"] = {k: v for k, v in auth.items() if k in ("method", "user")}
-        shown.append(item)
-    return payload | {"attachments": shown}
-
-
 class AddMessagesRequest(BaseModel):
     model_config = ConfigDict(extra="ignore")
 

@@ -6,7 +6,6 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from mailproxy.domain.message import public_payload
 from mailproxy.domain.priority import Priority
 from mailproxy.domain.status import EventType, MessageStatus
 
@@ -110,3 +109,22 @@ def _int_or_none(value: float | None) -> int | None:
 
 def _without_nulls(data: dict[str, Any]) -> dict[str, Any]:
     return {key: value for key, value in data.items() if value is not None}
+
+
+def public_payload(payload: dict[str, Any]) -> dict[str, Any]:
+    """A stored payload as GET /messages shows it: attachment contents and credentials left
+    out (an inline attachment keeps only its "base64:" marker)."""
+    attachments = payload.get("attachments")
+    if not attachments:
+        return payload
+    shown = []
+    for attachment in attachments:
+        item = dict(attachment)
+        path = str(item.get("storage_path", ""))
+        if item.get("fetch_mode") == "base64" or path.startswith("base64:"):
+            item["storage_path"] = "base64:"
+        auth = item.get("auth")
+        if isinstance(auth, dict):
+            item["auth"] = {k: v for k, v in auth.items() if k in ("method", "user")}
+        shown.append(item)
+    return payload | {"attachments": shown}

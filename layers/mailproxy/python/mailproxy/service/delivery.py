@@ -13,15 +13,13 @@ from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from pydantic import SecretStr, ValidationError
 
-from mailproxy.delivery.mime import Envelope, FetchedAttachment, build_envelope
 from mailproxy.domain.account import Account, StoredAccount
 from mailproxy.domain.clock import Clock
 from mailproxy.domain.errors import AmbiguousDelivery, DeliveryError, StaleWrite
-from mailproxy.domain.message import Message
 from mailproxy.domain.metrics import Count, Counts
 from mailproxy.domain.ports import (
     Claimed,
@@ -129,6 +127,10 @@ class Outcome(StrEnum):
     DROPPED = "dropped"  # finished, superseded or owned by another sender: nothing to do
     STALE = "stale"  # lost ownership while sending (lease expired); the new owner decides
 
+
+if TYPE_CHECKING:
+    from mailproxy.delivery.mime import Envelope, FetchedAttachment
+    from mailproxy.domain.message import Message
 
 _COUNTED = {
     Outcome.SENT: Count.SENT,
@@ -397,6 +399,11 @@ class _Attempt:
         )
 
     def _prepare(self) -> tuple[Account, Envelope]:
+        # Imported on the first send, not at cold start: MIME building and the message model
+        # are the sender's heaviest modules, and a batch of redeliveries may never need them.
+        from mailproxy.delivery.mime import build_envelope
+        from mailproxy.domain.message import Message
+
         try:
             message = Message.model_validate(self.body.payload)
         except ValidationError as error:
