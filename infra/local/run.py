@@ -285,7 +285,7 @@ class LocalProxy:
 
 def main() -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
-    for noisy in ("botocore", "urllib3", "werkzeug", "mail.log"):
+    for noisy in ("botocore", "urllib3", "werkzeug", "mail.log", "pynamodb"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
     token = os.environ.get("MAILPROXY_ADMIN_TOKEN") or secrets.token_urlsafe(24)
     try:
