@@ -9,12 +9,8 @@ from email.message import EmailMessage
 from email.policy import SMTP
 from email.utils import formatdate
 
-from mailproxy.domain.message import Message, delivered_filename
+from mailproxy.domain.message import RESERVED_HEADER_NAMES, Message, delivered_filename
 
-# Headers the proxy writes itself; a client's `headers` cannot replace them.
-RESERVED_HEADERS = frozenset(
-    {"from", "to", "cc", "bcc", "subject", "message-id", "x-genro-mail-id", "date", "reply-to"}
-)
 MAIL_ID_HEADER = "X-Genro-Mail-ID"
 
 
@@ -61,7 +57,9 @@ def build_envelope(
     mime["Message-ID"] = stable_message_id(tenant_id, message)
     mime[MAIL_ID_HEADER] = message.id
     for name, value in (message.headers or {}).items():
-        if name.lower() not in RESERVED_HEADERS:
+        # Validation refuses these at the API; a payload stored before a rule changed may
+        # still carry one, and the proxy's own header wins.
+        if name.lower() not in RESERVED_HEADER_NAMES:
             mime[name] = value
     subtype = "html" if message.content_type == "html" else "plain"
     mime.set_content(message.body, subtype=subtype, charset="utf-8")
