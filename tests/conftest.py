@@ -33,9 +33,12 @@ def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
     import boto3
     from moto import mock_aws
 
+    from infra.local import moto_patches
     from infra.local.provision import provision
     from mailproxy import runtime
 
+    # The suite runs on the emulation local mode runs on.
+    moto_patches.install()
     for key, value in FAKE_AWS.items():
         monkeypatch.setenv(key, value)
     monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)

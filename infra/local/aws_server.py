@@ -19,9 +19,11 @@ _DYNAMODB_TARGET = "DynamoDB_"
 WsgiApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 
 
-def serialize_dynamodb(app: WsgiApp) -> WsgiApp:
-    lock = threading.Lock()
+# Held by every DynamoDB request, and by anything else that reads or changes the tables whole.
+DYNAMODB_LOCK = threading.Lock()
 
+
+def serialize_dynamodb(app: WsgiApp, lock: threading.Lock = DYNAMODB_LOCK) -> WsgiApp:
     def serialized(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
         if not environ.get("HTTP_X_AMZ_TARGET", "").startswith(_DYNAMODB_TARGET):
             return app(environ, start_response)
@@ -41,6 +43,9 @@ class LocalAwsServer(ThreadedMotoServer):
             make_server,
         )
 
+        from infra.local import moto_patches
+
+        moto_patches.install()
         app = serialize_dynamodb(DomainDispatcherApplication(create_backend_app))
         self._server = make_server(
             self._ip_address, self._port, app, True, request_handler=MotoRequestHandler

@@ -14,6 +14,17 @@ log = logging.getLogger("mailproxy.local.pollers")
 Handler = Callable[[dict[str, Any], Any], dict[str, Any]]
 
 
+_arns: dict[str, str] = {}
+
+
+def _queue_arn(sqs: Any, queue_url: str) -> str:
+    # A mapping knows its queue's ARN; asking moto each time costs a walk over the queue.
+    if queue_url not in _arns:
+        attributes = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])
+        _arns[queue_url] = attributes["Attributes"]["QueueArn"]
+    return _arns[queue_url]
+
+
 def poll_once(sqs: Any, queue_url: str, handler: Handler, wait_seconds: int = 0) -> int:
     """One receive and one invocation; returns how many records were received."""
     received = sqs.receive_message(
@@ -24,9 +35,7 @@ def poll_once(sqs: Any, queue_url: str, handler: Handler, wait_seconds: int = 0)
     ).get("Messages", [])
     if not received:
         return 0
-    arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"][
-        "QueueArn"
-    ]
+    arn = _queue_arn(sqs, queue_url)
     records = [
         sqs_record(
             message["Body"],
