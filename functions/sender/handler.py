@@ -80,7 +80,17 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> PartialItem
         )
         try:
             outcome = deliver(reference, invocation)
-            logger.info("delivery attempt finished", extra={"outcome": outcome.value})
+            note = invocation.notes.pop(reference.message_id, None)
+            logger.info(
+                "delivery attempt finished",
+                # The message id again in the record itself: local mode runs several sender
+                # environments in one process, where appended keys are shared.
+                extra={
+                    "outcome": outcome.value,
+                    "message_id": reference.message_id,
+                    **(note.as_log_keys() if note else {}),
+                },
+            )
             if outcome in REPORTABLE:
                 with_news.add(reference.tenant_id)
             return outcome.value

@@ -161,6 +161,27 @@ class AttachmentSources:
     s3_client: Callable[[], Any] | None = None
 
 
+@dataclass(frozen=True)
+class OutcomeNote:
+    """What a person reading the log wants to know of one attempt, beside its outcome."""
+
+    recipients: tuple[str, ...] = ()
+    account_id: str | None = None
+    elapsed_ms: float | None = None
+    reason: str | None = None
+    until_ts: float | None = None
+
+    def as_log_keys(self) -> dict[str, Any]:
+        keys = {
+            "recipients": list(self.recipients) or None,
+            "via_account": self.account_id,
+            "elapsed_ms": round(self.elapsed_ms, 1) if self.elapsed_ms is not None else None,
+            "reason": self.reason,
+            "until_ts": self.until_ts,
+        }
+        return {key: value for key, value in keys.items() if value is not None}
+
+
 @dataclass
 class Invocation:
     """One batch of references: their bodies read together, each account read once."""
@@ -173,9 +194,14 @@ class Invocation:
     counts: Counts = field(default_factory=Counter)
     # Seconds from acceptance to send, of each message sent.
     send_delays: list[tuple[str, str, float]] = field(default_factory=list)
+    # The last attempt's details per message id, for its log line.
+    notes: dict[str, OutcomeNote] = field(default_factory=dict)
 
     def count(self, reference: Reference, what: Count) -> None:
         self.counts[(reference.tenant_id, reference.account_id or "", what)] += 1
+
+    def note(self, reference: Reference, note: OutcomeNote) -> None:
+        self.notes[reference.message_id] = note
 
     @classmethod
     def prepare(cls, ctx: DeliveryContext, references: list[Reference]) -> Invocation:
@@ -331,6 +357,7 @@ class _Attempt:
         decision = over_limit(self.account, full, self.now)
         events = [self._ambiguous(self.now, _TAKEN_OVER, "lease")] if taken_over else []
         if not isinstance(decision, DeferUntil):
+            self.invocation.note(ref, OutcomeNote(reason=decision.reason))
             failed = self.ctx.store.fail_waiting(
                 ref.tenant_id,
                 ref.message_id,
@@ -342,6 +369,7 @@ class _Attempt:
                 ],
             )
             return Outcome.FAILED if failed else Outcome.DROPPED
+        self.invocation.note(ref, OutcomeNote(reason=decision.reason, until_ts=decision.due_ts))
         ticket = self.ctx.new_ticket()
         watch_at = self._queue_or_watch(ref.handed_on(ticket), decision.due_ts, self.now)
         moved = self.ctx.store.requeue_waiting(
@@ -373,12 +401,21 @@ class _Attempt:
                 return self._fail(claimed, f"Delivery uncertain: {_TAKEN_OVER}", events)
         try:
             account, envelope = self._prepare()
+            started = self.ctx.clock()
             refused = self.ctx.transport.send(
                 account, envelope.mail_from, envelope.recipients, envelope.data
             )
         except DeliveryError as error:
             return self._after_failure(claimed, error, events)
         done = self.ctx.clock()
+        self.invocation.note(
+            self.reference,
+            OutcomeNote(
+                recipients=tuple(envelope.recipients),
+                account_id=account.id,
+                elapsed_ms=(done - started) * 1000,
+            ),
+        )
         if self.reference.submitted_at is not None:
             self.invocation.send_delays.append(
                 (
@@ -463,6 +500,9 @@ class _Attempt:
         decision = after_failure(error, self.reference.retries, now, schedule)
         if isinstance(decision, Fail):
             return self._fail(claimed, decision.reason, events)
+        self.invocation.note(
+            self.reference, OutcomeNote(reason=decision.reason, until_ts=decision.due_ts)
+        )
         ticket = self.ctx.new_ticket()
         retries = self.reference.retries + 1
         watch_at = self._queue_or_watch(
@@ -508,6 +548,7 @@ class _Attempt:
 
     def _fail(self, claimed: Claimed, reason: str, events: list[MessageEvent]) -> Outcome:
         now = self.ctx.clock()
+        self.invocation.note(self.reference, OutcomeNote(reason=reason))
         events.append(self._event(EventType.ERROR, now, reason, claimed.claim_token))
         return self._finish(
             claimed,
