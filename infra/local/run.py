@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-import secrets
 import signal
 import socket
 import sys
@@ -19,14 +18,18 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from infra.resources import WAKEUPS_QUEUE
+
+if TYPE_CHECKING:
+    from infra.local.state import LocalState
 
 PORT_ENV = "MAILPROXY_PORT"
 SINK_PORT_ENV = "MAILPROXY_SINK_PORT"
 DEFAULT_PORT = 8000
 DEFAULT_SINK_PORT = 1025
+EMF_FILE = "metrics.emf.jsonl"  # in the state folder
 
 log = logging.getLogger("mailproxy.local")
 REPORTER_HANDLER = Path(__file__).resolve().parents[2] / "functions" / "reporter" / "handler.py"
@@ -59,6 +62,17 @@ def crash_next_send() -> None:
     _crashes["pending"] += 1
 
 
+def expire_on_tick(_event: dict[str, Any], _context: Any) -> dict[str, int]:
+    """DynamoDB's TTL, which moto does not emulate: expired items are deleted each tick, by
+    the proxy's clock (the one that wrote their expiry), so memory holds what is live."""
+    from infra.local.aws_server import DYNAMODB_LOCK
+    from infra.local.moto_patches import expire_everywhere
+    from mailproxy import runtime
+
+    with DYNAMODB_LOCK:
+        return {"expired": expire_everywhere(runtime.clock())}
+
+
 class StartupError(Exception):
     """Local mode cannot start; the message says why in one line."""
 
@@ -87,8 +101,9 @@ def _ensure_free(port: int, what: str, env: str) -> None:
 class LocalProxy:
     port: int
     sink_port: int
-    admin_token: str
+    admin_token: str  # empty: the state folder's own, generated on its first start
     stop_event: threading.Event = field(default_factory=threading.Event)
+    state: LocalState | None = None
     _stoppers: list[Callable[[], None]] = field(default_factory=list)
 
     def start(self) -> None:
@@ -96,15 +111,25 @@ class LocalProxy:
         if self.sink_port:
             _ensure_free(self.sink_port, "the SMTP sink", SINK_PORT_ENV)
         self._start_aws()
+        from infra.local import console
         from infra.local.events import load_handler
 
+        assert self.state is not None
+        self.emf = console.emf_to_file(self.state.folder / EMF_FILE)
+        self._stoppers.append(self.emf.close)
         self._start_ticker(load_handler)
         self._start_http(load_handler("api").lambda_handler)
         self._start_pollers(load_handler)
+        console.show_outcomes()  # the handlers have configured their loggers by now
 
     def _start_aws(self) -> None:
-        from infra.local.aws_server import LocalAwsServer
+        from infra.local.aws_server import DYNAMODB_LOCK, LocalAwsServer
+        from infra.local.state import LocalState, settle
 
+        # A state folder that cannot be loaded stops the start here, before it is changed.
+        state = self.state = self.state or LocalState.from_env()
+        state.open()
+        self.admin_token = self.admin_token or state.admin_token()
         moto = LocalAwsServer(ip_address="127.0.0.1", port=0, verbose=False)
         moto.start()
         self._stoppers.append(moto.stop)
@@ -129,10 +154,33 @@ class LocalProxy:
         from infra.local.provision import provision
         from mailproxy import runtime
 
+        restored = state.restore()  # before provisioning, which keeps what exists
+        if restored:
+            log.info("state restored from %s: %s", state.folder, restored.describe())
         names = provision(boto3.Session())
         os.environ["MAILPROXY_RESOURCES"] = names.to_json()
         runtime.reset()
         self.queue_urls = dict(names.queues)
+
+        def save_state() -> None:
+            # Runs after the HTTP front, the pollers and the ticker were told to stop; a
+            # poller or tick still finishing its invocation is waited for, so the saved state
+            # has no send half-recorded.
+            running = settle(
+                lambda: [
+                    thread
+                    for thread in threading.enumerate()
+                    if thread.name == "ticker" or thread.name.startswith("poller-")
+                ],
+                timeout=20,
+            )
+            if running:
+                log.warning("saving the state while %s still run", ", ".join(running))
+            report = state.save(DYNAMODB_LOCK)
+            log.info("state saved in %s: %s", state.folder, report.describe())
+
+        self._stoppers.append(save_state)  # runs before moto.stop, after every later part
+        state.autosave(self.stop_event, DYNAMODB_LOCK)
 
     def _start_http(self, api_handler: Callable[[dict[str, Any], Any], dict[str, Any]]) -> None:
         from infra.local.http_adapter import make_server
@@ -158,14 +206,8 @@ class LocalProxy:
             return None
 
         server = make_server(self.port, api_handler, local_routes)
-        thread = threading.Thread(target=server.serve_forever, name="http", daemon=True)
-        thread.start()
-
-        def stop_http() -> None:
-            server.shutdown()
-            server.server_close()
-
-        self._stoppers.append(stop_http)
+        server.start()
+        self._stoppers.append(server.stop)
 
     def _start_ticker(self, load_handler: Callable[[str], Any]) -> None:
         from infra.local.ticker import Ticker
@@ -174,6 +216,7 @@ class LocalProxy:
         targets = {"mailproxy-scheduler": load_handler("scheduler").lambda_handler}
         if REPORTER_HANDLER.exists():
             targets["mailproxy-reporter"] = load_handler("reporter").lambda_handler
+        targets["dynamodb-ttl"] = expire_on_tick
         self.ticker = Ticker(targets, runtime.clock, self.stop_event)
         self.ticker.start()
 
@@ -242,12 +285,18 @@ class LocalProxy:
                 log.exception("stopping a part of local mode failed")
 
     def banner(self) -> str:
+        from infra.local.state import state_dir
+
         url = f"http://127.0.0.1:{self.port}"
         lines = [
             "mailproxy local mode is running",
             f"  API          {url}",
             f"  admin token  {self.admin_token}",
+            f"  state        {self.state.folder if self.state else state_dir()}"
+            " (kept across restarts)",
         ]
+        if getattr(self, "emf", None) is not None:
+            lines.append(f"  metrics      {self.emf.path} (EMF documents, one a line)")
         if self.sink_port:
             account = {
                 "id": "sink",
@@ -284,10 +333,11 @@ class LocalProxy:
 
 
 def main() -> int:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", datefmt="%H:%M:%S")
     for noisy in ("botocore", "urllib3", "werkzeug", "mail.log", "pynamodb"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
-    token = os.environ.get("MAILPROXY_ADMIN_TOKEN") or secrets.token_urlsafe(24)
+    # Without one, the token kept in the state folder (made on the first start) is used.
+    token = os.environ.get("MAILPROXY_ADMIN_TOKEN", "")
     try:
         proxy = LocalProxy(
             port=_port_from_env(PORT_ENV, DEFAULT_PORT),

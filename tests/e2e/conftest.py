@@ -7,11 +7,13 @@ import os
 import signal
 import subprocess
 import sys
+import tempfile
+import threading
 import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +31,27 @@ class LocalMode:
     token: str
     sink_port: int
     process: subprocess.Popen[str]
+    # What local mode printed so far: read as it comes, as a terminal would, so a full pipe
+    # never blocks a sender writing its outcome line.
+    lines: list[str] = field(default_factory=list)
+    _reader: threading.Thread | None = None
+
+    def read_console(self) -> None:
+        stream = self.process.stdout
+        assert stream is not None
+
+        def read() -> None:
+            for line in stream:
+                self.lines.append(line)
+
+        self._reader = threading.Thread(target=read, daemon=True)
+        self._reader.start()
+
+    def output(self, timeout: float = 10) -> str:
+        """The console so far; once the process ended, all of it."""
+        if self._reader is not None and self.process.poll() is not None:
+            self._reader.join(timeout)
+        return "".join(self.lines)
 
     def call(
         self, method: str, path: str, body: Any = None, token: str | None = None
@@ -54,6 +77,8 @@ class LocalMode:
 
 
 def start_local_mode(extra_env: dict[str, str]) -> LocalMode:
+    """Local mode in a subprocess; a state folder of its own unless MAILPROXY_STATE_DIR is
+    given (a fresh temporary one, so two runs never share state)."""
     port = free_port()
     env = (
         os.environ
@@ -61,6 +86,7 @@ def start_local_mode(extra_env: dict[str, str]) -> LocalMode:
             "MAILPROXY_PORT": str(port),
             "MAILPROXY_ADMIN_TOKEN": TOKEN,
             "PYTHONUNBUFFERED": "1",
+            "MAILPROXY_STATE_DIR": tempfile.mkdtemp(prefix="mailproxy-e2e-"),
         }
         | extra_env
     )
@@ -77,11 +103,11 @@ def start_local_mode(extra_env: dict[str, str]) -> LocalMode:
     local = LocalMode(
         f"http://127.0.0.1:{port}", TOKEN, int(extra_env.get("MAILPROXY_SINK_PORT", "0")), process
     )
+    local.read_console()
 
     def healthy() -> bool:
         if process.poll() is not None:
-            output = process.stdout.read() if process.stdout else ""
-            raise AssertionError(f"local mode exited early:\n{output}")
+            raise AssertionError(f"local mode exited early:\n{local.output()}")
         try:
             with urllib.request.urlopen(local.url + "/health", timeout=2) as response:
                 return response.status == 200
@@ -95,12 +121,12 @@ def start_local_mode(extra_env: dict[str, str]) -> LocalMode:
 def stop_local_mode(local: LocalMode) -> tuple[int, str]:
     local.process.send_signal(signal.SIGTERM)
     try:
-        output, _ = local.process.communicate(timeout=30)
+        local.process.wait(timeout=30)
     except subprocess.TimeoutExpired:
         local.process.kill()
-        output, _ = local.process.communicate()
-        raise AssertionError(f"local mode did not stop on SIGTERM:\n{output}") from None
-    return local.process.returncode, output
+        local.process.wait()
+        raise AssertionError(f"local mode did not stop on SIGTERM:\n{local.output()}") from None
+    return local.process.returncode, local.output()
 
 
 @pytest.fixture(scope="module")
