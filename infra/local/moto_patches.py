@@ -202,6 +202,7 @@ def _patch_dynamodb() -> None:
     from moto.dynamodb.models.table import Table
 
     backend_module.copy = _TablesNotCopied(Table)  # type: ignore[assignment]
+    _copy_update_trees_by_pickle()
 
     original_all_items = Table.all_items
     original_query = Table.query
@@ -272,6 +273,22 @@ def _patch_dynamodb() -> None:
     Table.delete_item = delete_item  # type: ignore[method-assign]
     DynamoDBBackend.update_item = update_item  # type: ignore[method-assign]
     DynamoDBBackend.transact_write_items = transact_write_items  # type: ignore[method-assign]
+
+
+def _copy_update_trees_by_pickle() -> None:
+    """Each update validates a deep copy of its parsed expression tree; a pickle round trip
+    makes the same fresh tree in under half the time of copy.deepcopy."""
+    import pickle
+
+    import moto.dynamodb.parsing.validators as validators
+    from moto.dynamodb.parsing.ast_nodes import Node  # type: ignore[attr-defined]
+
+    def fresh_copy(value: Any, memo: Any = None) -> Any:
+        if isinstance(value, Node):
+            return pickle.loads(pickle.dumps(value, pickle.HIGHEST_PROTOCOL))  # noqa: S301
+        return copy.deepcopy(value, memo)
+
+    validators.deepcopy = fresh_copy  # type: ignore[assignment]
 
 
 def _restore(table: Any, key: TableKey, item: Any) -> None:
