@@ -17,29 +17,23 @@ Run: make bench-local            (N = 1,000 and 10,000)
 
 from __future__ import annotations
 
-import json
 import os
 import re
-import signal
 import statistics
-import subprocess
 import sys
-import tempfile
 import time
-import urllib.request
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT), str(ROOT / "layers" / "mailproxy" / "python")]
 
-from tests.support.smtp_servers import SmtpServer, free_port  # noqa: E402
+from tests.e2e.conftest import start_local_mode, stop_local_mode  # noqa: E402
+from tests.support.smtp_servers import SmtpServer  # noqa: E402
 
 PER_CALL = 50
 GREETING_DELAY_SECONDS = 0.02
-TOKEN = "bench-admin-token"  # noqa: S105 - local mode on loopback, for this run only
 TARGET_MESSAGES_PER_SECOND = 100.0
 TARGET_COST_RATIO = 1.25
 TARGET_PEAK_RSS_MIB = 400.0
@@ -58,15 +52,6 @@ class Figures:
     missing: int
 
 
-def _call(url: str, method: str, path: str, body: Any = None) -> tuple[int, Any]:
-    data = json.dumps(body).encode() if body is not None else None
-    request = urllib.request.Request(url + path, data=data, method=method)  # noqa: S310
-    request.add_header("Content-Type", "application/json")
-    request.add_header("X-API-Token", TOKEN)
-    with urllib.request.urlopen(request, timeout=120) as response:  # noqa: S310 - http://127.0.0.1
-        return response.status, json.loads(response.read() or b"null")
-
-
 def _proc_status(pid: int, field: str) -> float:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith(field + ":"):
@@ -80,46 +65,13 @@ def _cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / ticks  # utime + stime
 
 
-def _start_local_mode(port: int, state_dir: str) -> subprocess.Popen[bytes]:
-    env = os.environ | {
-        "MAILPROXY_PORT": str(port),
-        "MAILPROXY_SINK_PORT": "0",
-        "MAILPROXY_ADMIN_TOKEN": TOKEN,
-        "MAILPROXY_STATE_DIR": state_dir,
-    }
-    for key in ("AWS_ENDPOINT_URL", "MAILPROXY_RESOURCES", "AWS_PROFILE"):
-        env.pop(key, None)
-    process = subprocess.Popen(
-        [sys.executable, "-m", "infra.local"],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    deadline = time.monotonic() + 90
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise SystemExit("local mode exited before answering /health")
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=2):
-                return process
-        except OSError:
-            time.sleep(0.2)
-    process.kill()
-    raise SystemExit("local mode did not answer /health within 90 s")
-
-
 def run(count: int) -> Figures:
-    with (
-        SmtpServer(greeting_delay=GREETING_DELAY_SECONDS) as smtp,
-        tempfile.TemporaryDirectory(prefix="mailproxy-bench-") as state_dir,
-    ):
-        port = free_port()
-        url = f"http://127.0.0.1:{port}"
-        process = _start_local_mode(port, state_dir)
+    with SmtpServer(greeting_delay=GREETING_DELAY_SECONDS) as smtp:
+        # As the e2e tests start it: `python -m infra.local`, a fresh state folder, sink off.
+        local = start_local_mode({"MAILPROXY_SINK_PORT": "0"})
+        process = local.process
         try:
-            _call(
-                url,
+            local.call(
                 "POST",
                 "/account",
                 {"id": "wan", "tenant_id": "bench", "host": "127.0.0.1", "port": smtp.port},
@@ -141,7 +93,7 @@ def run(count: int) -> Figures:
                     for n in range(first, min(first + PER_CALL, count))
                 ]
                 sent_at = time.monotonic()
-                status, body = _call(url, "POST", "/commands/add-messages", {"messages": batch})
+                status, body = local.call("POST", "/commands/add-messages", {"messages": batch})
                 per_message_ms.append((time.monotonic() - sent_at) * 1000 / len(batch))
                 if status != 200 or body.get("queued") != len(batch):
                     raise SystemExit(f"add-messages answered {status}: {body}")
@@ -153,11 +105,7 @@ def run(count: int) -> Figures:
             time.sleep(1)  # a redelivered duplicate would show up now
             peak = _proc_status(process.pid, "VmHWM")
         finally:
-            process.send_signal(signal.SIGTERM)
-            try:
-                process.wait(timeout=60)
-            except subprocess.TimeoutExpired:
-                process.kill()
+            stop_local_mode(local)
         ids = Counter(
             match.group(1) for mail in smtp.received if (match := MAIL_ID.search(mail.data))
         )
