@@ -8,6 +8,7 @@ The production code is the same as on AWS: boto3 finds moto through AWS_ENDPOINT
 
 from __future__ import annotations
 
+import faulthandler
 import json
 import logging
 import os
@@ -354,6 +355,8 @@ def main() -> int:
 
     signal.signal(signal.SIGINT, on_signal)
     signal.signal(signal.SIGTERM, on_signal)
+    # `kill -USR1 <pid>` prints every thread's stack: what a stuck local mode is doing.
+    faulthandler.register(signal.SIGUSR1, all_threads=True)
     try:
         proxy.start()
     except StartupError as error:

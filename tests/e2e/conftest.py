@@ -121,8 +121,10 @@ def start_local_mode(extra_env: dict[str, str]) -> LocalMode:
 def stop_local_mode(local: LocalMode) -> tuple[int, str]:
     local.process.send_signal(signal.SIGTERM)
     try:
-        local.process.wait(timeout=30)
+        local.process.wait(timeout=60)
     except subprocess.TimeoutExpired:
+        local.process.send_signal(signal.SIGUSR1)  # every thread's stack, into the output
+        time.sleep(2)
         local.process.kill()
         local.process.wait()
         raise AssertionError(f"local mode did not stop on SIGTERM:\n{local.output()}") from None
