@@ -76,14 +76,12 @@ class LocalMode:
         raise AssertionError(f"timed out waiting for {what}")
 
 
-def start_local_mode(extra_env: dict[str, str]) -> LocalMode:
-    """Local mode in a subprocess; a state folder of its own unless MAILPROXY_STATE_DIR is
-    given (a fresh temporary one, so two runs never share state)."""
-    port = free_port()
+def local_mode_env(extra_env: dict[str, str]) -> dict[str, str]:
+    """The environment local mode starts with in these tests: this one's, less anything that
+    would point it at another AWS, with a fresh state folder unless one is given."""
     env = (
         os.environ
         | {
-            "MAILPROXY_PORT": str(port),
             "MAILPROXY_ADMIN_TOKEN": TOKEN,
             "PYTHONUNBUFFERED": "1",
             "MAILPROXY_STATE_DIR": tempfile.mkdtemp(prefix="mailproxy-e2e-"),
@@ -92,6 +90,14 @@ def start_local_mode(extra_env: dict[str, str]) -> LocalMode:
     )
     for key in ("AWS_ENDPOINT_URL", "MAILPROXY_RESOURCES", "AWS_PROFILE"):
         env.pop(key, None)
+    return env
+
+
+def start_local_mode(extra_env: dict[str, str]) -> LocalMode:
+    """Local mode in a subprocess; a state folder of its own unless MAILPROXY_STATE_DIR is
+    given (a fresh temporary one, so two runs never share state)."""
+    port = free_port()
+    env = local_mode_env({"MAILPROXY_PORT": str(port)} | extra_env)
     process = subprocess.Popen(
         [sys.executable, "-m", "infra.local"],
         cwd=ROOT,

@@ -5,7 +5,6 @@ cannot read stops it with one line saying what to do, the folder left as it was.
 from __future__ import annotations
 
 import collections
-import os
 import re
 import subprocess
 import sys
@@ -15,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from tests.e2e.conftest import ROOT, LocalMode, start_local_mode, stop_local_mode
+from tests.e2e.conftest import ROOT, LocalMode, local_mode_env, start_local_mode, stop_local_mode
 from tests.support.smtp_servers import SmtpServer, free_port
 
 pytestmark = [
@@ -191,14 +190,14 @@ def test_a_damaged_state_stops_local_mode_with_one_line_and_is_left_as_it_is(
     before = {p.name: (p.read_bytes(), p.stat().st_mtime_ns) for p in state.iterdir()}
 
     # When local mode starts on it
-    env = os.environ | {
-        "MAILPROXY_PORT": str(free_port()),
-        "MAILPROXY_SINK_PORT": "0",
-        "MAILPROXY_STATE_DIR": str(state),
-        "MAILPROXY_ADMIN_TOKEN": "",
-    }
-    for key in ("AWS_ENDPOINT_URL", "MAILPROXY_RESOURCES", "AWS_PROFILE"):
-        env.pop(key, None)
+    env = local_mode_env(
+        {
+            "MAILPROXY_PORT": str(free_port()),
+            "MAILPROXY_SINK_PORT": "0",
+            "MAILPROXY_STATE_DIR": str(state),
+            "MAILPROXY_ADMIN_TOKEN": "",
+        }
+    )
     result = subprocess.run(
         [sys.executable, "-m", "infra.local"],
         cwd=ROOT,
