@@ -135,6 +135,10 @@ class LocalProxy:
         moto.start()
         self._stoppers.append(moto.stop)
         host, moto_port = moto.get_host_and_port()
+        from infra.local import in_process
+
+        in_process.install(f"http://{host}:{moto_port}", DYNAMODB_LOCK)
+        self._stoppers.append(in_process.uninstall)
         os.environ.update(
             {
                 "AWS_ENDPOINT_URL": f"http://{host}:{moto_port}",
