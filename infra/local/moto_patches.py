@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import copy
 import threading
+from collections import deque
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from typing import Any
@@ -203,6 +204,8 @@ def _patch_dynamodb() -> None:
 
     backend_module.copy = _TablesNotCopied(Table)  # type: ignore[assignment]
     _copy_update_trees_by_pickle()
+    _parse_each_expression_once()
+    _look_up_tree_processors_by_type()
 
     original_all_items = Table.all_items
     original_query = Table.query
@@ -289,6 +292,98 @@ def _copy_update_trees_by_pickle() -> None:
         return copy.deepcopy(value, memo)
 
     validators.deepcopy = fresh_copy  # type: ignore[assignment]
+
+
+_PARSED_LIMIT = 2048  # distinct expressions kept; the proxy uses a few dozen
+
+
+def _parse_each_expression_once() -> None:
+    """moto parses every update and condition expression on every request; the proxy sends
+    the same few dozen expressions thousands of times. An update tree is deep-copied before it
+    is validated, so the parsed tree is kept per expression; a condition keeps its tokens.
+    Errors are not kept: an invalid expression raises again on every request."""
+    from moto.dynamodb.comparisons import ConditionExpressionParser
+    from moto.dynamodb.parsing.expressions import UpdateExpressionParser  # type: ignore[attr-defined]
+
+    update_trees: dict[str, Any] = {}
+    original_make = UpdateExpressionParser.make.__func__
+
+    def make(cls: Any, expression_str: str) -> Any:
+        tree = update_trees.get(expression_str)
+        if tree is None:
+            tree = original_make(cls, expression_str)
+            if len(update_trees) >= _PARSED_LIMIT:
+                update_trees.clear()
+            update_trees[expression_str] = tree
+        return tree
+
+    UpdateExpressionParser.make = classmethod(make)
+
+    # A condition's tokens depend on its text alone (names and values are looked up after);
+    # each request gets fresh tokens, so moto's later passes may change them as they do now.
+    tokens_by_text: dict[str, tuple[Any, ...]] = {}
+    original_lex = ConditionExpressionParser._lex_condition_expression
+
+    def _lex_condition_expression(self: Any) -> deque[Any]:
+        text = self.condition_expression
+        tokens = tokens_by_text.get(text)
+        if tokens is None:
+            tokens = tuple(original_lex(self))
+            if len(tokens_by_text) >= _PARSED_LIMIT:
+                tokens_by_text.clear()
+            tokens_by_text[text] = tokens
+        return deque(token._replace(children=list(token.children)) for token in tokens)
+
+    ConditionExpressionParser._lex_condition_expression = _lex_condition_expression  # type: ignore[method-assign]
+
+
+def _look_up_tree_processors_by_type() -> None:
+    """Validating an update walks its tree once per processor, and at every node moto rebuilds
+    the processor's class map and runs isinstance against abstract classes. Which processor
+    takes a node depends only on the processor's class and the node's class, so it is looked
+    up once per pair; the walk and the processing are moto's."""
+    from moto.dynamodb.parsing.ast_nodes import (  # type: ignore[attr-defined]
+        DepthFirstTraverser,
+        Node,
+    )
+
+    slots: dict[tuple[type, type], int] = {}
+    node_types: dict[type, bool] = {}
+
+    def processor_for(self: Any, node: Any) -> Any:
+        key = (type(self), type(node))
+        slot = slots.get(key)
+        if slot is None:
+            matches = [i for i, cls in enumerate(self._processing_map()) if isinstance(node, cls)]
+            slot = slots[key] = matches[0] if matches else -1
+        if slot < 0:
+            return None
+        processors = self.__dict__.get("_mailproxy_processors")
+        if processors is None:
+            processors = self.__dict__["_mailproxy_processors"] = list(
+                self._processing_map().values()
+            )
+        return processors[slot]
+
+    def traverse_node_recursively(self: Any, node: Any, child_id: int = -1) -> Any:
+        is_node = node_types.get(type(node))
+        if is_node is None:
+            is_node = node_types[type(node)] = isinstance(node, Node)
+        if is_node:
+            parent_node = node.parent
+            if node.children is not None:
+                for i, child_node in enumerate(node.children):
+                    self.pre_processing_of_child(node, i)
+                    self.traverse_node_recursively(child_node, i)
+            processor = processor_for(self, node)
+            if processor is not None:
+                node = processor(node)
+                node.parent = parent_node
+                if parent_node:
+                    parent_node.children[child_id] = node
+        return node
+
+    DepthFirstTraverser.traverse_node_recursively = traverse_node_recursively
 
 
 def _restore(table: Any, key: TableKey, item: Any) -> None:

@@ -295,10 +295,74 @@ def test_expired_items_leave_the_table_and_its_index(dynamodb: Any) -> None:
     assert _pending(dynamodb, "acme") == ["young"]
 
 
+def test_a_repeated_update_expression_applies_the_values_of_each_request(dynamodb: Any) -> None:
+    # Given an item, and one update expression sent twice with different values
+    dynamodb.put_item(TableName="items", Item={"pk": {"S": "a"}, "n": {"N": "1"}})
+    expression = "SET #s = :status ADD n :step"
+    for status, step in (("queued", "2"), ("sent", "5")):
+        dynamodb.update_item(
+            TableName="items",
+            Key={"pk": {"S": "a"}},
+            UpdateExpression=expression,
+            ExpressionAttributeNames={"#s": "status"},
+            ExpressionAttributeValues={":status": {"S": status}, ":step": {"N": step}},
+        )
+
+    # Then the item holds what the second request said, added to what the first did
+    item = _item(dynamodb, "a")
+    assert item is not None
+    assert item["status"] == {"S": "sent"}
+    assert item["n"] == {"N": "8"}
+
+
+def test_a_repeated_condition_is_decided_by_the_values_of_each_request(dynamodb: Any) -> None:
+    # Given an item at version 1, and one condition text sent with different values
+    dynamodb.put_item(TableName="items", Item={"pk": {"S": "a"}, "v": {"N": "1"}})
+
+    def bump(expected: str) -> None:
+        dynamodb.update_item(
+            TableName="items",
+            Key={"pk": {"S": "a"}},
+            UpdateExpression="SET v = :next",
+            ConditionExpression="v = :expected AND attribute_exists(pk)",
+            ExpressionAttributeValues={
+                ":expected": {"N": expected},
+                ":next": {"N": str(int(expected) + 1)},
+            },
+        )
+
+    # When it is sent right, then with a stale value, then right again
+    bump("1")
+    with pytest.raises(ClientError) as stale:
+        bump("1")
+    bump("2")
+
+    # Then the stale one failed on its condition and the others applied
+    assert stale.value.response["Error"]["Code"] == "ConditionalCheckFailedException"
+    item = _item(dynamodb, "a")
+    assert item is not None
+    assert item["v"] == {"N": "3"}
+
+
+def test_an_invalid_expression_is_refused_every_time_it_is_sent(dynamodb: Any) -> None:
+    dynamodb.put_item(TableName="items", Item={"pk": {"S": "a"}})
+    for _ in range(2):
+        with pytest.raises(ClientError) as refused:
+            dynamodb.update_item(
+                TableName="items",
+                Key={"pk": {"S": "a"}},
+                UpdateExpression="SET = :x",
+                ExpressionAttributeValues={":x": {"S": "y"}},
+            )
+        assert refused.value.response["Error"]["Code"] == "ValidationException"
+
+
+@pytest.mark.parametrize("route", ["http", "in-process"])
 def test_concurrent_writers_never_lose_an_update_in_server_mode(
-    monkeypatch: pytest.MonkeyPatch,
+    monkeypatch: pytest.MonkeyPatch, route: str
 ) -> None:
-    from infra.local.aws_server import LocalAwsServer
+    from infra.local import in_process
+    from infra.local.aws_server import DYNAMODB_LOCK, LocalAwsServer
 
     for key, value in FAKE_AWS.items():
         monkeypatch.setenv(key, value)
@@ -307,33 +371,36 @@ def test_concurrent_writers_never_lose_an_update_in_server_mode(
     try:
         host, port = server.get_host_and_port()
         endpoint = f"http://{host}:{port}"
-        client = boto3.client("dynamodb", endpoint_url=endpoint)
+        if route == "in-process":  # as local mode's handlers reach it
+            in_process.install(endpoint, DYNAMODB_LOCK)
+        client: Any = boto3.Session().client("dynamodb", endpoint_url=endpoint)
+        table = f"race-{route}"
         client.create_table(
-            TableName="race",
+            TableName=table,
             KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
             AttributeDefinitions=STRING_KEYS,
             BillingMode="PAY_PER_REQUEST",
         )
-        client.put_item(TableName="race", Item={"pk": {"S": "counter"}, "n": {"N": "0"}})
+        client.put_item(TableName=table, Item={"pk": {"S": "counter"}, "n": {"N": "0"}})
         increments: list[int] = []
         lock = threading.Lock()
 
         def writer(name: str) -> None:
             # Given writers that add to one counter and write items of their own, while
             # their transactions keep failing on a condition about another item
-            own = boto3.client("dynamodb", endpoint_url=endpoint)
+            own: Any = boto3.Session().client("dynamodb", endpoint_url=endpoint)
             for n in range(25):
                 own.transact_write_items(
                     TransactItems=[
                         {
                             "Update": {
-                                "TableName": "race",
+                                "TableName": table,
                                 "Key": {"pk": {"S": "counter"}},
                                 "UpdateExpression": "ADD n :one",
                                 "ExpressionAttributeValues": {":one": {"N": "1"}},
                             }
                         },
-                        {"Put": {"TableName": "race", "Item": {"pk": {"S": f"{name}-{n}"}}}},
+                        {"Put": {"TableName": table, "Item": {"pk": {"S": f"{name}-{n}"}}}},
                     ]
                 )
                 with lock:
@@ -341,10 +408,10 @@ def test_concurrent_writers_never_lose_an_update_in_server_mode(
                 with pytest.raises(ClientError):
                     own.transact_write_items(
                         TransactItems=[
-                            {"Put": {"TableName": "race", "Item": {"pk": {"S": f"x-{name}"}}}},
+                            {"Put": {"TableName": table, "Item": {"pk": {"S": f"x-{name}"}}}},
                             {
                                 "ConditionCheck": {
-                                    "TableName": "race",
+                                    "TableName": table,
                                     "Key": {"pk": {"S": "never"}},
                                     "ConditionExpression": "attribute_exists(pk)",
                                 }
@@ -360,16 +427,17 @@ def test_concurrent_writers_never_lose_an_update_in_server_mode(
             thread.join(timeout=120)
 
         # Then every update and every item is there, and no cancelled item is
-        counter = client.get_item(TableName="race", Key={"pk": {"S": "counter"}})["Item"]
+        counter = client.get_item(TableName=table, Key={"pk": {"S": "counter"}})["Item"]
         assert int(counter["n"]["N"]) == len(increments) == 100
         keys = {
             item["pk"]["S"]
-            for page in client.get_paginator("scan").paginate(TableName="race")
+            for page in client.get_paginator("scan").paginate(TableName=table)
             for item in page["Items"]
         }
         assert {f"w{i}-{n}" for i in range(4) for n in range(25)} <= keys
         assert not any(key.startswith("x-") for key in keys)
     finally:
+        in_process.uninstall()
         server.stop()
 
 
