@@ -419,6 +419,37 @@ def test_a_message_being_sent_counts_as_pending(api: ApiClient) -> None:
 
 
 @pytest.mark.usefixtures("acme")
+def test_an_activation_while_a_sender_holds_the_message_still_releases_it(
+    api: ApiClient,
+    sender: SenderDriver,
+    smtp_server: SmtpServer,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from mailproxy.store.dynamo import Store
+
+    # Given batch promo suspended and a message of it queued
+    suspension(api, "suspend", "tenant_id=acme&batch_code=promo")
+    add(api, message("promo-1", batch_code="promo"))
+    # and a sender that read the tenant as suspended, but whose hold lands only after the
+    # batch was activated (the activation found nothing held to release)
+    original_hold = Store.hold
+
+    def hold_after_activation(self: Store, *args: Any, **kwargs: Any) -> bool:
+        monkeypatch.setattr(Store, "hold", original_hold)
+        assert suspension(api, "activate", "tenant_id=acme&batch_code=promo")[0] == 200
+        return original_hold(self, *args, **kwargs)
+
+    monkeypatch.setattr(Store, "hold", hold_after_activation)
+    # When the senders run
+    sender.drain()
+    # Then the message is delivered anyway, once
+    smtp_server.handler.wait_for(1)
+    sender.drain()
+    assert delivered_ids(smtp_server) == ["promo-1"]
+    assert records_by_id(api, "acme")["promo-1"]["status"] == "sent"
+
+
+@pytest.mark.usefixtures("acme")
 def test_suspension_of_an_unknown_tenant_is_a_404(api: ApiClient) -> None:
     for action in ("suspend", "activate"):
         for query in ("tenant_id=ghost", "tenant_id=ghost&batch_code=b1"):

@@ -38,6 +38,7 @@ from mailproxy.domain.tenant import Tenant
 from mailproxy.outbound_http import UrlPolicy
 from mailproxy.queueing import Enqueue, Reference
 from mailproxy.secret_box import account_context
+from mailproxy.service.scheduling import release_message
 
 _TAKEN_OVER = "A previous attempt may have delivered this message (its sender stopped)"
 
@@ -50,6 +51,7 @@ class DeliveryStore(Protocol):
     def hold(
         self, tenant_id: str, message_id: str, ticket: str, new_ticket: str, now: float
     ) -> bool: ...
+    def take_due(self, state: MessageState, new_ticket: str) -> bool: ...
     def claim(
         self,
         tenant_id: str,
@@ -254,6 +256,20 @@ def deliver(reference: Reference, invocation: Invocation) -> Outcome:
     return outcome
 
 
+def _release_if_activated_meanwhile(
+    reference: Reference, batch_code: str | None, ctx: DeliveryContext
+) -> None:
+    """An activation between this sender's tenant read and its hold found nothing held to
+    release; reading the tenant again after the hold closes that gap. When both release it,
+    the second finds a moved ticket and queues nothing that would be sent."""
+    tenant = ctx.store.get_tenant(reference.tenant_id)
+    if tenant is not None and tenant.is_suspended(batch_code):
+        return
+    state = ctx.store.get_state(reference.tenant_id, reference.message_id)
+    if state is not None:
+        release_message(state, ctx.store, ctx.queues, ctx.clock(), ctx.new_ticket)
+
+
 def _deliver(reference: Reference, invocation: Invocation) -> Outcome:
     ctx = invocation.ctx
     now = ctx.clock()
@@ -261,11 +277,15 @@ def _deliver(reference: Reference, invocation: Invocation) -> Outcome:
     if body is None:
         return Outcome.DROPPED  # deleted (cancelled) since it was queued
     tenant = invocation.tenant(reference.tenant_id)
-    if tenant is not None and tenant.is_suspended(body.payload.get("batch_code")):
+    batch_code = body.payload.get("batch_code")
+    if tenant is not None and tenant.is_suspended(batch_code):
         held = ctx.store.hold(
             reference.tenant_id, reference.message_id, reference.ticket, ctx.new_ticket(), now
         )
-        return Outcome.HELD if held else Outcome.DROPPED
+        if not held:
+            return Outcome.DROPPED
+        _release_if_activated_meanwhile(reference, batch_code, ctx)
+        return Outcome.HELD
     account = invocation.account(reference.tenant_id, reference.account_id)
     windows = windows_for(account) if account is not None else []
     charges = [

@@ -23,9 +23,12 @@ from mailproxy.queueing import Enqueue, Reference
 PER_SHARD_LIMIT = 250
 
 
-class SchedulingStore(Protocol):
-    def due_messages(self, shard: str, until: float, limit: int) -> list[MessageState]: ...
+class TakesDue(Protocol):
     def take_due(self, state: MessageState, new_ticket: str) -> bool: ...
+
+
+class SchedulingStore(TakesDue, Protocol):
+    def due_messages(self, shard: str, until: float, limit: int) -> list[MessageState]: ...
     def held_messages(self, tenant_id: str, limit: int = 1000) -> list[MessageState]: ...
 
 
@@ -69,9 +72,20 @@ def release_held(
     return _requeue(held, store, queues, now, new_ticket)
 
 
+def release_message(
+    state: MessageState,
+    store: TakesDue,
+    queues: Queues,
+    now: float,
+    new_ticket: Callable[[], str],
+) -> bool:
+    """Queue one held message at once; False when it changed since it was read."""
+    return _requeue([state], store, queues, now, new_ticket).queued == 1
+
+
 def _requeue(
     states: list[MessageState],
-    store: SchedulingStore,
+    store: TakesDue,
     queues: Queues,
     now: float,
     new_ticket: Callable[[], str],
