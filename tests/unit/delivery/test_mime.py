@@ -109,7 +109,7 @@ def test_custom_headers_are_added() -> None:
 
 @pytest.mark.parametrize(
     "name",
-    ["From", "to", "Subject", "Message-ID", "X-Genro-Mail-ID", "Date", "Reply-To", "Bcc", "CC"],
+    ["From", "to", "Subject", "Message-ID", "X-Genro-Mail-ID", "Date", "Bcc", "CC"],
 )
 def test_reserved_headers_cannot_be_overridden(name: str) -> None:
     # Given a client header that would replace one the proxy writes (validation refuses it at
@@ -120,6 +120,16 @@ def test_reserved_headers_cannot_be_overridden(name: str) -> None:
     # Then it is dropped: the proxy's value stays, once
     assert b"spoofed@evil.test" not in envelope.data
     assert len(mime.get_all(name) or []) <= 1
+
+
+def test_a_reply_to_header_given_with_a_reply_to_field_is_not_written_twice() -> None:
+    # Given a stored payload (validation skipped) holding both / When built
+    both = msg(reply_to="field@acme.test").model_copy(
+        update={"headers": {"Reply-To": "header@acme.test"}}
+    )
+    mime = parsed(build_envelope("acme", both, [], NOW))
+    # Then the field's value is the one Reply-To
+    assert mime.get_all("Reply-To") == ["field@acme.test"]
 
 
 def test_the_message_id_is_stable_across_attempts() -> None:

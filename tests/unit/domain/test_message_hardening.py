@@ -327,13 +327,12 @@ RESERVED = [
     "Subject",
     "Message-ID",
     "X-Genro-Mail-ID",
-    "Reply-To",
     "Return-Path",
     "Date",
-    "Sender",
     "MIME-Version",
     "Content-Type",
     "Content-Transfer-Encoding",
+    "Content-Disposition",
 ]
 
 
@@ -347,6 +346,41 @@ def test_a_header_the_proxy_owns_is_refused_in_any_case(name: str) -> None:
     assert refusals(valid(headers={name: "spoofed@evil.test"})) == [
         (("headers", name, "[key]"), "reserved_header")
     ]
+
+
+@pytest.mark.parametrize(
+    "name", ["Sender", "X-Priority", "List-Unsubscribe", "List-Id", "Precedence", "X-Mailer"]
+)
+def test_every_other_well_formed_header_goes_through(name: str) -> None:
+    assert Message.model_validate(valid(headers={name: "<value@acme.test>"})).headers == {
+        name: "<value@acme.test>"
+    }
+
+
+@pytest.mark.parametrize("name", ["Reply-To", "reply-to", "REPLY-TO"])
+def test_a_reply_to_among_the_headers_becomes_the_reply_to(name: str) -> None:
+    # Given Reply-To passed in headers, as genro-mail-proxy's clients do
+    message = Message.model_validate(
+        valid(headers={name: "Support <help@acme.test>", "X-Campaign": "spring"})
+    )
+    # Then it is the message's reply_to, and not a custom header as well
+    assert message.reply_to == "Support <help@acme.test>"
+    assert message.headers == {"X-Campaign": "spring"}
+
+
+def test_the_reply_to_field_wins_over_a_reply_to_header() -> None:
+    message = Message.model_validate(
+        valid(reply_to="field@acme.test", headers={"Reply-To": "header@acme.test"})
+    )
+    assert message.reply_to == "field@acme.test"
+    assert message.headers == {}
+
+
+def test_a_reply_to_header_that_is_no_address_is_refused() -> None:
+    assert [loc for loc, _ in refusals(valid(headers={"Reply-To": "not an address"}))] == [
+        ("reply_to",)
+    ]
+    assert refusals(valid(headers={"Reply-To": "a@acme.test\r\nBcc: x@evil.test"}))
 
 
 def test_up_to_the_maximum_headers_are_accepted_and_one_more_is_refused() -> None:

@@ -59,8 +59,11 @@ def build_envelope(
     for name, value in (message.headers or {}).items():
         # Validation refuses these at the API; a payload stored before a rule changed may
         # still carry one, and the proxy's own header wins.
-        if name.lower() not in RESERVED_HEADER_NAMES:
-            mime[name] = value
+        if name.lower() in RESERVED_HEADER_NAMES:
+            continue
+        if name.lower() == "reply-to" and message.reply_to:
+            continue  # validation makes it reply_to; the field wins, as there
+        mime[name] = value
     subtype = "html" if message.content_type == "html" else "plain"
     mime.set_content(message.body, subtype=subtype, charset="utf-8")
     for attachment in attachments:

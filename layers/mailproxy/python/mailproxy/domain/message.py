@@ -28,6 +28,7 @@ from pydantic import (
     ValidationInfo,
     field_serializer,
     field_validator,
+    model_validator,
 )
 from pydantic_core import PydanticCustomError, PydanticKnownError
 
@@ -304,7 +305,10 @@ PriorityValue = int | str
 
 # -- custom headers -------------------------------------------------------------------------------
 
-# Written by the proxy, or given by a field of the contract: a custom header cannot set them.
+# Written by the proxy, or given by a field the proxy builds the message from: a custom header
+# that set one would forge the proxy's own headers, duplicate a field or break the MIME
+# structure. Every other well-formed header goes through (Sender, X-Priority, List-Unsubscribe,
+# List-Id, Precedence, ...); Reply-To is taken as the reply_to field (see Message).
 RESERVED_HEADER_NAMES = frozenset(
     name.lower()
     for name in (
@@ -315,13 +319,12 @@ RESERVED_HEADER_NAMES = frozenset(
         "Subject",
         "Message-ID",
         "X-Genro-Mail-ID",
-        "Reply-To",
         "Return-Path",
         "Date",
-        "Sender",
         "MIME-Version",
         "Content-Type",
         "Content-Transfer-Encoding",
+        "Content-Disposition",
     )
 )
 # RFC 5322 2.2: a field name is printable US-ASCII (33..126) but the colon.
@@ -503,6 +506,23 @@ class Message(BaseModel):
                 {"max_bytes": MAX_BODY_BYTES},
             )
         return body
+
+    @model_validator(mode="before")
+    @classmethod
+    def _reply_to_from_headers(cls, data: Any) -> Any:
+        """genro-mail-proxy's clients pass Reply-To among the headers: it becomes reply_to,
+        validated as an address; the reply_to field wins when both are given."""
+        if not isinstance(data, dict) or not isinstance(data.get("headers"), dict):
+            return data
+        headers = dict(data["headers"])
+        given = [name for name in headers if isinstance(name, str) and name.lower() == "reply-to"]
+        if not given:
+            return data
+        values = [headers.pop(name) for name in given]
+        data = {**data, "headers": headers}
+        if data.get("reply_to") is None and values[-1] is not None:
+            data["reply_to"] = values[-1]
+        return data
 
     @field_validator("headers", mode="before")
     @classmethod
