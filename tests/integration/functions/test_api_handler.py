@@ -257,17 +257,32 @@ def test_resubmitting_a_pending_message_replaces_it(
 
 
 @pytest.mark.usefixtures("with_account")
-def test_resubmitting_a_sent_message_is_rejected(
+def test_nothing_queued_with_a_reason_other_than_already_sent_is_a_400(
+    api: ApiClient, sender: SenderDriver
+) -> None:
+    # Given a sent message
+    add(api, message("m1"))
+    sender.drain()
+    # When it is resubmitted with one for an unknown account / Then 400 listing both
+    status, body = add(api, message("m1"), message("m2", account_id="ghost"))
+    assert status == 400
+    assert sorted(r["id"] for r in body["detail"]["rejected"]) == ["m1", "m2"]
+    assert {r["id"]: r["reason"] for r in body["detail"]["rejected"]}["m1"] == "already sent"
+
+
+@pytest.mark.usefixtures("with_account")
+def test_resubmitting_a_sent_message_is_rejected_as_already_sent(
     api: ApiClient, sender: SenderDriver, smtp_server: SmtpServer
 ) -> None:
     # Given a message that was sent
     add(api, message("m1"))
     sender.drain()
     assert listed(api)[0]["status"] == "sent"
-    # When it is submitted again, alone / Then 400, "already sent"
-    status, body = add(api, message("m1", subject="Again"))
-    assert status == 400
-    assert body["detail"]["rejected"] == [{"id": "m1", "reason": "already sent"}]
+    # When it is submitted again, alone / Then 200: "already sent" is a normal outcome
+    assert add(api, message("m1", subject="Again")) == (
+        200,
+        {"ok": True, "queued": 0, "rejected": [{"id": "m1", "reason": "already sent"}]},
+    )
     # When submitted with a new one / Then the new one is queued, the old one rejected
     status, body = add(api, message("m1", subject="Again"), message("m2"))
     assert (status, body) == (

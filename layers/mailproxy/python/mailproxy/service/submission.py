@@ -25,7 +25,13 @@ from mailproxy.domain.priority import DEFAULT_PRIORITY, Priority
 from mailproxy.domain.record import MessageEvent, MessageState, event_id_for
 from mailproxy.domain.scheduling import ENQUEUE_CONFIRM_GRACE_SECONDS, due_shard
 from mailproxy.domain.status import EventType, MessageStatus
-from mailproxy.domain.submission import Accept, QueuedState, Reject, plan_submission
+from mailproxy.domain.submission import (
+    REASON_ALREADY_SENT,
+    Accept,
+    QueuedState,
+    Reject,
+    plan_submission,
+)
 from mailproxy.outbound_http import UrlPolicy, url_problem
 from mailproxy.queueing import Enqueue, Reference
 
@@ -142,7 +148,9 @@ def add_messages(
         store.confirm_queued([item.reference for item in to_queue])
     if accepted:
         store.add_counts(accepted)
-    if result.queued == 0 and result.rejected:
+    # "Already sent" is a normal outcome of resubmitting (the original answers it with 200):
+    # only a request that queued nothing and was refused for another reason is a 400.
+    if result.queued == 0 and any(r["reason"] != REASON_ALREADY_SENT for r in result.rejected):
         raise BadRequest({"error": "No messages could be queued", "rejected": result.rejected})
     return result
 
