@@ -16,7 +16,7 @@ from aws_lambda_powertools.event_handler.openapi.params import Path, Query
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from mailproxy import auth, runtime
-from mailproxy.domain.account import Account
+from mailproxy.domain.account import AccountChange
 from mailproxy.domain.commands import CleanupRequest, DeleteMessagesRequest, ErrorBody
 from mailproxy.domain.errors import BadRequest, InvalidRequest, NotFound, PayloadTooLarge
 from mailproxy.domain.message import AddMessagesRequest
@@ -322,8 +322,10 @@ def revoke_key(tenant_id: TenantIdPath) -> dict[str, Any]:
 # -- accounts ---------------------------------------------------------------------------------
 
 
-@app.post("/account", summary="Create or replace an SMTP account", responses=ERRORS)
-def post_account(account: Account) -> dict[str, Any]:
+@app.post(
+    "/account", summary="Create an SMTP account, or change the fields given", responses=ERRORS
+)
+def post_account(account: AccountChange) -> dict[str, Any]:  # type: ignore[valid-type]
     accounts.save_account(account, caller(), runtime.store(), runtime.secret_box(), runtime.clock)
     return OK
 
@@ -438,6 +440,16 @@ def activate(tenant_id: TenantIdQuery = None, batch_code: BatchCodeQuery = None)
     return _change_suspension("activate", tenant_id, batch_code)
 
 
+def _body_read_as_json(event: dict[str, Any]) -> dict[str, Any]:
+    """Every body is read as JSON, whatever its Content-Type says: the original proxy's own
+    documentation posts with `curl -d`, which sends form-urlencoded. A body that is not JSON
+    then gets the JSON parser's 422, never a form or content-type error."""
+    headers = event.get("headers") or {}
+    if not event.get("body") or headers.get("content-type", "").startswith("application/json"):
+        return event
+    return {**event, "headers": {**headers, "content-type": "application/json"}}
+
+
 @logger.inject_lambda_context(clear_state=True)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    return app.resolve(event, context)
+    return app.resolve(_body_read_as_json(event), context)

@@ -7,9 +7,11 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import ApiClient, SenderDriver, account_for, message
+from infra.local.events import LambdaContext, http_event
+from tests.conftest import ADMIN_TOKEN, ApiClient, SenderDriver, account_for, message
 from tests.support.smtp_servers import SmtpServer
 from tests.support.sqs import queue_depths
+from tests.support.tenants import create_tenant, ok_json, raw_item
 
 INVALID_TOKEN = {"detail": "Invalid or missing API token"}
 
@@ -128,14 +130,121 @@ def test_accounts_of_one_tenant_or_of_all(api: ApiClient, smtp_server: SmtpServe
     ]
 
 
-def test_an_account_without_tenant_is_refused_naming_tenant_id(
+def test_an_account_without_tenant_among_several_tenants_is_refused_naming_tenant_id(
     api: ApiClient, smtp_server: SmtpServer
 ) -> None:
+    # Given two tenants, neither with this account
+    create_tenant(api, "acme")
+    create_tenant(api, "globex")
     body = account_for(smtp_server)
     del body["tenant_id"]
+    # When the admin posts it without tenant_id / Then 422 naming tenant_id, nothing stored
     status, answer = api.call("POST", "/account", body)
     assert status == 422
     assert [item["loc"][-1] for item in answer["detail"]] == ["tenant_id"]
+    assert api.call("GET", "/accounts")[1]["accounts"] == []
+
+
+def test_an_account_without_tenant_goes_to_the_only_tenant_or_the_one_that_has_it(
+    api: ApiClient, smtp_server: SmtpServer
+) -> None:
+    # Given one tenant
+    create_tenant(api, "acme")
+    body = account_for(smtp_server)
+    del body["tenant_id"]
+    # When the admin posts an account without tenant_id / Then it is that tenant's
+    assert api.call("POST", "/account", body) == (200, {"ok": True})
+    create_tenant(api, "globex")
+    # and once there are two, a change without tenant_id goes to the one that has it
+    assert api.call("POST", "/account", {"id": "main", "limit_per_minute": 7}) == (
+        200,
+        {"ok": True},
+    )
+    [account] = api.call("GET", "/accounts")[1]["accounts"]
+    assert (account["tenant_id"], account["limit_per_minute"]) == ("acme", 7)
+
+
+def test_on_a_fresh_proxy_an_account_without_tenant_makes_a_default_tenant(
+    api: ApiClient, smtp_server: SmtpServer
+) -> None:
+    # Given no tenant at all (the architecture page's step 2) / When an account is posted
+    body = {"id": "smtp-main", "host": "127.0.0.1", "port": smtp_server.port}
+    assert api.call("POST", "/account", body) == (200, {"ok": True})
+    # Then it belongs to a tenant "default", which now exists
+    [account] = api.call("GET", "/accounts")[1]["accounts"]
+    assert account["tenant_id"] == "default"
+    assert [t["id"] for t in ok_json(api, "GET", "/tenants")["tenants"]] == ["default"]
+
+
+def test_a_change_to_an_existing_account_keeps_the_fields_not_given(
+    api: ApiClient, smtp_server: SmtpServer, aws: Any
+) -> None:
+    # Given an account with host, port, user, password and two limits
+    api.call(
+        "POST",
+        "/account",
+        account_for(smtp_server, user="mailer", password="pw", limit_per_hour=500),
+    )
+    # When only its minute limit is posted (the architecture page's "adjust rate limits")
+    status, _ = api.call(
+        "POST", "/account", {"id": "main", "tenant_id": "acme", "limit_per_minute": 50}
+    )
+    # Then that limit changed and everything else stayed, the password included
+    assert status == 200
+    [account] = api.call("GET", "/accounts", query="tenant_id=acme")[1]["accounts"]
+    expected = account_for(smtp_server, user="mailer", limit_per_hour=500, limit_per_minute=50)
+    assert {name: account.get(name) for name in expected if name != "password"} == {
+        name: value for name, value in expected.items() if name != "password"
+    }
+    assert raw_item(aws.tables["accounts"], {"tenant_id": "acme", "id": "main"}).get("secret")
+    # When a limit is given as null / Then it is cleared
+    api.call("POST", "/account", {"id": "main", "tenant_id": "acme", "limit_per_hour": None})
+    [account] = api.call("GET", "/accounts", query="tenant_id=acme")[1]["accounts"]
+    assert "limit_per_hour" not in account
+
+
+def test_a_new_account_needs_host_and_port(api: ApiClient) -> None:
+    status, answer = api.call("POST", "/account", {"id": "new", "tenant_id": "acme"})
+    assert status == 422
+    assert [item["loc"] for item in answer["detail"]] == [["body", "host"], ["body", "port"]]
+    assert api.call("GET", "/accounts")[1]["accounts"] == []
+
+
+def test_limit_behavior_error_means_reject_and_an_unknown_one_lists_the_accepted(
+    api: ApiClient, smtp_server: SmtpServer
+) -> None:
+    assert api.call("POST", "/account", account_for(smtp_server, limit_behavior="error"))[0] == 200
+    [account] = api.call("GET", "/accounts")[1]["accounts"]
+    assert account["limit_behavior"] == "reject"
+    status, answer = api.call("POST", "/account", account_for(smtp_server, limit_behavior="x"))
+    assert status == 422
+    [problem] = answer["detail"]
+    assert problem["loc"] == ["body", "limit_behavior"]
+    assert all(word in problem["msg"] for word in ("defer", "reject", "error"))
+
+
+@pytest.mark.parametrize("content_type", ["application/x-www-form-urlencoded", "text/plain", None])
+def test_a_json_body_is_read_whatever_its_content_type(
+    api: ApiClient, smtp_server: SmtpServer, content_type: str | None
+) -> None:
+    # Given a JSON body sent as curl -d sends it / Then it is taken as JSON
+    event = http_event(
+        "POST",
+        "/account",
+        headers={"X-API-Token": ADMIN_TOKEN}
+        | ({"content-type": content_type} if content_type else {}),
+        body=json.dumps(account_for(smtp_server)),
+    )
+    assert api.handler.lambda_handler(event, LambdaContext())["statusCode"] == 200
+    assert [a["id"] for a in api.call("GET", "/accounts")[1]["accounts"]] == ["main"]
+    # and a body that is not JSON is a 422, whatever it says it is
+    form = http_event(
+        "POST",
+        "/account",
+        headers={"X-API-Token": ADMIN_TOKEN, "content-type": "application/x-www-form-urlencoded"},
+        body="id=main&host=x",
+    )
+    assert api.handler.lambda_handler(form, LambdaContext())["statusCode"] == 422
 
 
 # -- add-messages -----------------------------------------------------------------------------

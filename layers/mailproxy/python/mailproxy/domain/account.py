@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, SecretStr, create_model
+from pydantic_core import PydanticCustomError
 
 from mailproxy.domain.tenant import TenantId
 
@@ -29,6 +31,24 @@ def tls_mode(use_tls: bool | None, port: int) -> TlsMode:
     return TlsMode.STARTTLS if use_tls else TlsMode.PLAIN
 
 
+LIMIT_BEHAVIORS = ("defer", "reject", "error")
+
+
+def _limit_behavior(value: Any) -> Any:
+    """The architecture page's word for reject is "error"; an unknown word lists them all."""
+    if value is None:
+        return "defer"  # null: the default
+    if value == "error":
+        return "reject"
+    if value not in LIMIT_BEHAVIORS:
+        raise PydanticCustomError(
+            "limit_behavior",
+            "limit_behavior is one of {accepted} (error is the same as reject)",
+            {"accepted": ", ".join(LIMIT_BEHAVIORS)},
+        )
+    return value
+
+
 class Account(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
@@ -45,7 +65,9 @@ class Account(BaseModel):
     limit_per_minute: int | None = Field(default=None, ge=0)
     limit_per_hour: int | None = Field(default=None, ge=0)
     limit_per_day: int | None = Field(default=None, ge=0)
-    limit_behavior: Literal["defer", "reject"] = "defer"
+    limit_behavior: Annotated[Literal["defer", "reject"], BeforeValidator(_limit_behavior)] = (
+        "defer"
+    )
     batch_size: int | None = Field(default=None, ge=1)
     # Beyond the contract: what a possibly delivered message (connection lost after its
     # data, or a sender gone after the server's 250) does next; a retried copy keeps its
@@ -63,6 +85,34 @@ class Account(BaseModel):
     def public_view(self) -> dict[str, object]:
         """What may be shown back to a client: everything but the password."""
         return self.model_dump(mode="json", exclude={"password"}, exclude_none=True)
+
+
+def _every_field_but_id_optional(model: type[BaseModel]) -> type[BaseModel]:
+    """POST /account's body: an Account whose fields may each be left out (an existing account
+    keeps what is not given). Derived from Account, so the two never disagree on a rule."""
+    fields: dict[str, Any] = {}
+    for name, info in model.model_fields.items():
+        if name == "id":
+            fields[name] = (info.annotation, info)
+            continue
+        optional = copy.copy(info)
+        optional.default = None
+        optional.default_factory = None
+        fields[name] = (info.annotation | None, optional)  # type: ignore[operator]
+    return create_model("AccountChange", __config__=model.model_config, **fields)
+
+
+AccountChange = _every_field_but_id_optional(Account)
+NEW_ACCOUNT_FIELDS = ("host", "port")  # what an account that does not exist yet must give
+
+
+def changed_fields(change: BaseModel) -> dict[str, Any]:
+    """The fields a POST /account body gives (null included: it clears a limit), but the keys."""
+    return {
+        name: getattr(change, name)
+        for name in change.model_fields_set
+        if name not in ("id", "tenant_id")
+    }
 
 
 @dataclass(frozen=True)
