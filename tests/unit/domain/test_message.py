@@ -7,6 +7,7 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
+from mailproxy.domain import limits
 from mailproxy.domain.message import (
     AddMessagesRequest,
     Attachment,
@@ -222,6 +223,57 @@ def test_the_fetch_mode_follows_the_storage_path(storage_path: str, mode: str) -
 def test_an_explicit_fetch_mode_wins() -> None:
     item = Attachment(filename="a", storage_path="https://x.test/a", fetch_mode="endpoint")
     assert item.resolved_fetch_mode == "endpoint"
+
+
+@pytest.mark.parametrize(
+    ("shape", "mode", "storage_path"),
+    [
+        ({"content": "aGVsbG8="}, "base64", "aGVsbG8="),
+        (
+            {"url": "https://storage.company.test/m.pdf"},
+            "http_url",
+            "https://storage.company.test/m.pdf",
+        ),
+        (
+            {"s3": {"bucket": "company-documents", "key": "invoices/2025/INV-001.pdf"}},
+            "s3",
+            "s3://company-documents/invoices/2025/INV-001.pdf",
+        ),
+    ],
+)
+def test_the_architecture_page_shapes_are_the_0_6_forms(
+    shape: dict[str, Any], mode: str, storage_path: str
+) -> None:
+    # Given an attachment as the original proxy's architecture page writes it
+    item = Attachment.model_validate({"filename": "f.pdf", **shape})
+    # Then it is the 0.6 API's storage_path with its fetch mode
+    assert (item.resolved_fetch_mode, item.storage_path) == (mode, storage_path)
+
+
+def test_inline_content_is_held_to_the_inline_limit() -> None:
+    too_long = "A" * (limits.MAX_INLINE_ATTACHMENT_LENGTH + 4)
+    locations = refused_fields(valid(attachments=[{"filename": "big.bin", "content": too_long}]))
+    assert locations == [("attachments", 0, "storage_path")]
+
+
+@pytest.mark.parametrize(
+    "shape",
+    [
+        {"content": "aGVsbG8=", "url": "https://x.test/a"},
+        {"url": "https://x.test/a", "storage_path": "doc-1"},
+        {"url": "https://x.test/a", "fetch_mode": "s3"},
+        {"s3": {"bucket": "docs"}},
+        {"s3": {"bucket": "Not_A_Bucket", "key": "k"}},
+        {"s3": {"bucket": "docs", "key": ""}},
+        {"s3": "s3://docs/k"},
+    ],
+)
+def test_an_attachment_with_two_sources_or_a_bad_s3_location_is_refused(
+    shape: dict[str, Any],
+) -> None:
+    assert refused_fields(valid(attachments=[{"filename": "f.pdf", **shape}])) == [
+        ("attachments", 0)
+    ]
 
 
 @pytest.mark.parametrize(

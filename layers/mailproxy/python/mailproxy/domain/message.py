@@ -388,6 +388,22 @@ def _plain_filename(filename: str) -> str:
 _NOT_VALIDATED = object()
 
 
+def _s3_location(value: Any) -> str:
+    """{"bucket", "key"} as the s3://bucket/key storage_path (the S3 allow-list applies)."""
+    if not isinstance(value, dict) or set(value) != {"bucket", "key"}:
+        raise PydanticCustomError("s3_location", 's3 is {"bucket": ..., "key": ...}')
+    bucket, key = value["bucket"], value["key"]
+    if not isinstance(bucket, str) or not _S3_BUCKET.fullmatch(bucket):
+        raise PydanticCustomError("s3_location", "s3.bucket is not an S3 bucket name")
+    if not isinstance(key, str) or not key or len(key) > MAX_STORAGE_PATH_LENGTH:
+        raise PydanticCustomError("s3_location", "s3.key is a non-empty object key")
+    return f"s3://{bucket}/{key}"
+
+
+# S3's bucket naming rules, in short: 3 to 63 lowercase letters, digits, dots and hyphens.
+_S3_BUCKET = re.compile(r"[a-z0-9][a-z0-9.\-]{1,61}[a-z0-9]")
+
+
 class Attachment(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -398,6 +414,37 @@ class Attachment(BaseModel):
     mime_type: MimeType | None = None
     content_md5: str | None = Field(default=None, pattern=r"^[0-9a-fA-F]{32}$")
     auth: AttachmentAuth | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _architecture_page_shapes(cls, data: Any) -> Any:
+        """The original proxy's architecture page writes attachments as {filename, content}
+        (base64), {filename, url} and {filename, s3: {bucket, key}}: each is the 0.6 API's
+        storage_path with its fetch_mode, so every guard of that form applies to it too."""
+        if not isinstance(data, dict):
+            return data
+        given = [key for key in ("content", "url", "s3", "storage_path") if key in data]
+        if len(given) > 1:
+            raise PydanticCustomError(
+                "attachment_sources",
+                "an attachment gives one of content, url, s3 or storage_path, not {given}",
+                {"given": ", ".join(given)},
+            )
+        if not given or given[0] == "storage_path":
+            return data
+        source = given[0]
+        data = dict(data)
+        value = data.pop(source)
+        mode = {"content": "base64", "url": "http_url", "s3": "s3"}[source]
+        if data.get("fetch_mode", mode) != mode:
+            raise PydanticCustomError(
+                "attachment_sources",
+                "{source} is fetched as {mode}, not as fetch_mode {fetch_mode}",
+                {"source": source, "mode": mode, "fetch_mode": data["fetch_mode"]},
+            )
+        if source == "s3":
+            value = _s3_location(value)
+        return {**data, "fetch_mode": mode, "storage_path": value}
 
     @field_validator("storage_path")
     @classmethod
