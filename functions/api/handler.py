@@ -15,7 +15,7 @@ from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValida
 from aws_lambda_powertools.event_handler.openapi.params import Path, Query
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from mailproxy import auth, runtime
+from mailproxy import auth, prometheus, runtime
 from mailproxy.domain.account import AccountChange
 from mailproxy.domain.commands import CleanupRequest, DeleteMessagesRequest, ErrorBody
 from mailproxy.domain.errors import BadRequest, InvalidRequest, NotFound, PayloadTooLarge
@@ -236,7 +236,7 @@ def docs():
 def metrics():
     return Response(
         status_code=200,
-        content_type="text/plain; version=0.0.4; charset=utf-8",
+        content_type=prometheus.CONTENT_TYPE,
         body=listing.prometheus_text(runtime.store()),
     )
 

@@ -3,8 +3,9 @@ the senders did."""
 
 from __future__ import annotations
 
-import re
 from typing import Any
+
+from prometheus_client.parser import text_string_to_metric_families
 
 from infra.local.events import LambdaContext, http_event
 from tests.conftest import ApiClient, SenderDriver, account_for, message
@@ -16,11 +17,27 @@ def scrape(api: ApiClient) -> tuple[dict[str, Any], str]:
     return response, response["body"]
 
 
+def samples(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    """Every sample as Prometheus reads it: (name, sorted labels) -> value."""
+    return {
+        (s.name, tuple(sorted(s.labels.items()))): s.value
+        for family in text_string_to_metric_families(text)
+        for s in family.samples
+    }
+
+
 def sample(text: str, name: str, account: str) -> float | None:
-    labels = f'tenant_id="acme",tenant_name="Acme",account_id="{account}",account_name="{account}"'
-    pattern = rf"^{name}{{{labels}}} (\S+)$"
-    found = re.search(pattern, text, re.MULTILINE)
-    return float(found.group(1)) if found else None
+    labels = {
+        "tenant_id": "acme",
+        "tenant_name": "Acme",
+        "account_id": account,
+        "account_name": account,
+    }
+    return samples(text).get((name, tuple(sorted(labels.items()))))
+
+
+def page_sample(text: str, name: str, **labels: str) -> float | None:
+    return samples(text).get((name, tuple(sorted(labels.items()))))
 
 
 def test_metrics_count_what_was_sent_failed_deferred_and_what_waits(
@@ -68,3 +85,47 @@ def test_a_cancelled_message_leaves_the_pending_gauge(api: ApiClient) -> None:
     assert sample(scrape(api)[1], "gmp_pending_messages", "good") == 1
     api.call("POST", "/commands/delete-messages", {"ids": ["later"]}, query="tenant_id=acme")
     assert sample(scrape(api)[1], "gmp_pending_messages", "good") == 0
+
+
+def test_the_architecture_page_names_and_alert_rules_read_the_same_counts(
+    api: ApiClient, sender: SenderDriver
+) -> None:
+    # Given an account that delivered two messages and one that refused one
+    assert api.call("POST", "/tenant", {"id": "acme", "name": "Acme"})[0] == 200
+    refusing = SmtpServer(RecordingHandler(data_reply="550 5.7.1 Rejected"))
+    with SmtpServer() as good, refusing:
+        api.call("POST", "/account", account_for(good, id="smtp-main"))
+        api.call("POST", "/account", account_for(refusing, id="bad"))
+        batch = [
+            message("a", account_id="smtp-main"),
+            message("b", account_id="smtp-main"),
+            message("c", account_id="bad"),
+            message("later", account_id="smtp-main", deferred_ts=2_000_000_000),
+        ]
+        api.call("POST", "/commands/add-messages", {"messages": batch})
+        sender.drain()
+    text = scrape(api)[1]
+    # Then the page's names count them, by account_id and tenant_id
+    labels = {"account_id": "smtp-main", "tenant_id": "acme"}
+    assert page_sample(text, "mail_sent_total", **labels) == 2
+    assert page_sample(text, "mail_error_total", account_id="bad", tenant_id="acme") == 1
+    assert page_sample(text, "mail_deferred_total", **labels) == 0
+    assert page_sample(text, "mail_rate_limited_total", **labels) == 0
+    # and mail_pending, unlabelled, is what its alert rule `mail_pending > 100` reads
+    assert page_sample(text, "mail_pending") == 1
+
+
+def test_every_series_is_there_at_zero_before_any_traffic(api: ApiClient) -> None:
+    # Given a fresh proxy / Then both pending gauges are there, at 0
+    text = scrape(api)[1]
+    assert page_sample(text, "mail_pending") == 0
+    families = {family.name for family in text_string_to_metric_families(text)}
+    assert {"gmp_pending_messages", "mail_sent", "gmp_sent", "mail_rate_limited"} <= families
+    # When an account exists, before it sent anything / Then its series are there, at 0
+    assert api.call("POST", "/tenant", {"id": "acme", "name": "Acme"})[0] == 200
+    with SmtpServer() as server:
+        api.call("POST", "/account", account_for(server, id="quiet"))
+    text = scrape(api)[1]
+    assert sample(text, "gmp_pending_messages", "quiet") == 0
+    assert sample(text, "gmp_sent_total", "quiet") == 0
+    assert page_sample(text, "mail_error_total", account_id="quiet", tenant_id="acme") == 0

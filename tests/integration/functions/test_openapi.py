@@ -59,7 +59,10 @@ def test_request_bodies_are_described_with_their_fields(api: ApiClient) -> None:
     components = schema["components"]["schemas"]
     message = components["Message"]["properties"]
     assert {"id", "to", "subject", "priority", "attachments", "deferred_ts"} <= set(message)
-    assert {"id", "host", "port", "use_tls"} <= set(components["Account"]["properties"])
+    # POST /account changes the fields given: only the id is required by the schema
+    account = components["AccountChange"]
+    assert {"id", "host", "port", "use_tls", "limit_behavior"} <= set(account["properties"])
+    assert account["required"] == ["id"]
 
 
 def test_swagger_ui_is_served_at_docs(api: ApiClient) -> None:

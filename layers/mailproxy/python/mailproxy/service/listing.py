@@ -5,9 +5,11 @@ from __future__ import annotations
 from typing import Any, Protocol
 
 from mailproxy.auth import Principal, scoped_tenant
-from mailproxy.domain.metrics import Series, render_prometheus
+from mailproxy.domain.account import StoredAccount
+from mailproxy.domain.metrics import Series
 from mailproxy.domain.record import MessageEvent, MessageState
 from mailproxy.domain.tenant import Tenant
+from mailproxy.prometheus import exposition
 
 
 class ListingStore(Protocol):
@@ -56,10 +58,14 @@ def list_messages(
 class MetricsStore(Protocol):
     def all_counts(self) -> list[Series]: ...
     def list_tenants(self) -> list[Tenant]: ...
+    def list_accounts(self, tenant_id: str | None) -> list[StoredAccount]: ...
 
 
 def prometheus_text(store: MetricsStore) -> str:
     """GET /metrics: the delivery counters of every tenant and account (no token needed, as
     in genro-mail-proxy; the figures are counts, not content)."""
     names = {tenant.id: tenant.name or tenant.id for tenant in store.list_tenants()}
-    return render_prometheus(store.all_counts(), names)
+    accounts = [
+        (stored.account.tenant_id or "", stored.account.id) for stored in store.list_accounts(None)
+    ]
+    return exposition(store.all_counts(), names, accounts)
