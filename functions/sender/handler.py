@@ -28,6 +28,7 @@ from mailproxy.service.delivery import (
     DeliveryContext,
     Invocation,
     Outcome,
+    OutcomeNote,
     deliver,
 )
 
@@ -53,7 +54,30 @@ def _context() -> DeliveryContext:
             s3_buckets=current_settings().s3_attachment_buckets,
             s3_client=lambda: aws.client("s3"),
         ),
+        on_attempt=_log_attempt,
     )
+
+
+# The words of the original proxy's log (its architecture page shows them), so what its users
+# search for in their logs still finds each delivery.
+def _log_attempt(message_id: str, recipients: list[str]) -> None:
+    logger.info(
+        f"Attempting delivery for message {message_id} to {', '.join(recipients)}",
+        extra={"message_id": message_id},
+    )
+
+
+def _log_outcome(outcome: Outcome, message_id: str, note: OutcomeNote | None) -> None:
+    keys = {"outcome": outcome.value, "message_id": message_id}
+    keys |= note.as_log_keys() if note else {}
+    if outcome is Outcome.SENT:
+        account = note.account_id if note else None
+        logger.info(f"Delivery succeeded for message {message_id} (account={account})", extra=keys)
+    elif outcome is Outcome.FAILED:
+        reason = note.reason if note else None
+        logger.warning(f"Delivery failed for message {message_id}: {reason}", extra=keys)
+    else:
+        logger.info(f"Delivery {outcome.value} for message {message_id}", extra=keys)
 
 
 def _readable(records: list[dict[str, Any]]) -> list[Reference]:
@@ -80,17 +104,10 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> PartialItem
         )
         try:
             outcome = deliver(reference, invocation)
+            # The message id again in the record itself: local mode runs several sender
+            # environments in one process, where appended keys are shared.
             note = invocation.notes.pop(reference.message_id, None)
-            logger.info(
-                "delivery attempt finished",
-                # The message id again in the record itself: local mode runs several sender
-                # environments in one process, where appended keys are shared.
-                extra={
-                    "outcome": outcome.value,
-                    "message_id": reference.message_id,
-                    **(note.as_log_keys() if note else {}),
-                },
-            )
+            _log_outcome(outcome, reference.message_id, note)
             if outcome in REPORTABLE:
                 with_news.add(reference.tenant_id)
             return outcome.value

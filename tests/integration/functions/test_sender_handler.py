@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import logging
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -291,3 +293,55 @@ def test_a_ten_megabyte_message_travels_end_to_end(
     assert part.get_filename() == "report.pdf"
     assert part.get_content() == content
     assert len(mail.data) > 10 * 1024 * 1024
+
+
+class _JsonLines(logging.Handler):
+    """The sender's log records as its Powertools formatter writes them to CloudWatch."""
+
+    def __init__(self, formatter: logging.Formatter) -> None:
+        super().__init__()
+        self.documents: list[dict[str, Any]] = []
+        self.setFormatter(formatter)
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.documents.append(json.loads(self.format(record)))
+
+
+@pytest.fixture
+def sender_log(sender: SenderDriver) -> Iterator[_JsonLines]:
+    logger = logging.getLogger("mailproxy-sender")
+    capture = _JsonLines(logger.handlers[0].formatter or logging.Formatter())
+    logger.addHandler(capture)
+    level = logger.level
+    logger.setLevel(logging.INFO)
+    try:
+        yield capture
+    finally:
+        logger.removeHandler(capture)
+        logger.setLevel(level)
+
+
+def test_the_log_says_what_the_original_proxy_says(
+    api: ApiClient, sender: SenderDriver, sender_log: _JsonLines
+) -> None:
+    # Given an account that delivers and one whose server refuses the data
+    refusing = SmtpServer(RecordingHandler(data_reply="550 5.1.1 User unknown"))
+    with SmtpServer() as good, refusing:
+        api.call("POST", "/account", account_for(good, id="smtp-main"))
+        api.call("POST", "/account", account_for(refusing, id="bad"))
+        add(
+            api,
+            message("msg-001", account_id="smtp-main", to=["user@example.com"]),
+            message("msg-002", account_id="bad", to=["gone@example.com"]),
+        )
+        # When the senders run
+        sender.drain()
+    # Then the JSON log's message field has the architecture page's words
+    said = [(doc["level"], doc["message"]) for doc in sender_log.documents]
+    assert ("INFO", "Attempting delivery for message msg-001 to user@example.com") in said
+    assert ("INFO", "Delivery succeeded for message msg-001 (account=smtp-main)") in said
+    assert ("INFO", "Attempting delivery for message msg-002 to gone@example.com") in said
+    failed = [text for level, text in said if level == "WARNING"]
+    assert len(failed) == 1
+    assert failed[0].startswith("Delivery failed for message msg-002: ")
+    assert "550" in failed[0]

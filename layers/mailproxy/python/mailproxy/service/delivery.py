@@ -152,6 +152,8 @@ class DeliveryContext:
     new_ticket: Callable[[], str]
     secrets: Opener
     attachment_sources: AttachmentSources = field(default_factory=lambda: AttachmentSources())
+    # Told (message id, envelope recipients) just before a message is handed to SMTP.
+    on_attempt: Callable[[str, list[str]], None] = lambda message_id, recipients: None
 
 
 @dataclass(frozen=True)
@@ -421,6 +423,7 @@ class _Attempt:
                 return self._fail(claimed, f"Delivery uncertain: {_TAKEN_OVER}", events)
         try:
             account, envelope = self._prepare()
+            self.ctx.on_attempt(self.reference.message_id, list(envelope.recipients))
             started = self.ctx.clock()
             refused = self.ctx.transport.send(
                 account, envelope.mail_from, envelope.recipients, envelope.data
