@@ -302,6 +302,9 @@ class LocalProxy:
         ]
         if getattr(self, "emf", None) is not None:
             lines.append(f"  metrics      {self.emf.path} (EMF documents, one a line)")
+        endpoint = os.environ.get("AWS_ENDPOINT_URL")
+        if endpoint:
+            lines.append(f"  AWS (moto)   {endpoint} (aws --endpoint-url {endpoint} ...)")
         if self.sink_port:
             account = {
                 "id": "sink",
