@@ -42,7 +42,9 @@ class DeliveryCollector(Collector):
     ) -> None:
         self._rows = rows
         self._names = tenant_names
-        self._accounts = sorted({*accounts, *((r.tenant_id, r.account_id) for r in rows)})
+        # With no account yet, genro-mail-proxy shows one "default" label set at 0: so here.
+        known = {*accounts, *((r.tenant_id, r.account_id) for r in rows)}
+        self._accounts = sorted(known or {("default", "default")})
 
     def collect(self) -> Iterator[Metric]:
         totals: dict[Count, Counter[AccountKey]] = {count: Counter() for count in Count}
