@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 PIP_FLAGS := --quiet --disable-pip-version-check
 
-.PHONY: synth deploy run test lint unit integration e2e bench bench-cold-start bench-smtp bench-aws-calls bench-local clean
+.PHONY: synth deploy run test lint unit integration e2e bench bench-cold-start bench-smtp bench-aws-calls bench-local bench-side-by-side clean
 
 $(VENV)/bin/python:
 	$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11) and "mailproxy needs Python 3.11 or newer")'
@@ -57,6 +57,10 @@ bench-aws-calls: $(VENV)/.test-installed
 # Local mode under volume, from outside: N = 1,000 and 10,000 (a few minutes).
 bench-local: $(VENV)/.test-installed
 	$(PY) bench/local_e2e.py
+
+# Beside genro-mail-proxy 0.6.10, installed by the bench in .bench/ (never in .venv).
+bench-side-by-side: $(VENV)/.test-installed
+	$(PY) bench/side_by_side.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
