@@ -85,6 +85,8 @@ def bind_models(
         sync_lease_until = NumberAttribute(null=True)
         sync_failures = NumberAttribute(null=True)
         sync_retry_after = NumberAttribute(null=True)
+        # large_file_config as validated: every field with its value.
+        large_file_config = JSONAttribute(null=True)
         created_at = NumberAttribute()
         updated_at = NumberAttribute()
         by_key = TenantByKeyIndex()
