@@ -30,6 +30,7 @@ from mailproxy.service.delivery import (
     Outcome,
     deliver,
 )
+from mailproxy.service.large_files import LargeFileAction, LargeFileSetup
 
 logger = Logger(service="mailproxy-sender")
 NAMESPACE = "MailProxy"
@@ -40,6 +41,7 @@ processor = BatchProcessor(event_type=EventType.SQS)
 
 
 def _context() -> DeliveryContext:
+    settings = current_settings()
     return DeliveryContext(
         store=runtime.store(),
         transport=runtime.smtp_pool(),
@@ -53,7 +55,29 @@ def _context() -> DeliveryContext:
             s3_buckets=current_settings().s3_attachment_buckets,
             s3_client=lambda: aws.client("s3"),
         ),
+        large_files=LargeFileSetup(
+            vault=runtime.file_objects,
+            links=runtime.store(),
+            payload_bucket=settings.resources.buckets.get("payloads"),
+            allowed_buckets=settings.s3_attachment_buckets,
+            public_base_url=settings.public_base_url,
+        ),
     )
+
+
+def _log_large_file(message_id: str, action: LargeFileAction) -> None:
+    # The file's name, size and place; never its download token, which is a bearer secret.
+    keys = {"message_id": message_id, **action.as_log_keys()}
+    size = f"{action.size} bytes, over the large-file limit of {action.max_size_mb:g} MB"
+    if action.action == "warn":
+        logger.warning(
+            f"attachment {action.filename} of {message_id} ({size}) sent as is", extra=keys
+        )
+    else:
+        logger.info(
+            f"attachment {action.filename} of {message_id} ({size}) stored, a link sent instead",
+            extra=keys,
+        )
 
 
 def _readable(records: list[dict[str, Any]]) -> list[Reference]:
@@ -80,6 +104,8 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> PartialItem
         )
         try:
             outcome = deliver(reference, invocation)
+            for action in invocation.large_files.pop(reference.message_id, []):
+                _log_large_file(reference.message_id, action)
             note = invocation.notes.pop(reference.message_id, None)
             logger.info(
                 "delivery attempt finished",
