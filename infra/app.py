@@ -11,6 +11,8 @@ locally for Linux arm64, no Docker, and cached under cdk.out/.layer-cache).
 Context (`-c key=value`): `prefix` (physical names, default "mailproxy"), `stackName`
 (default "MailProxy"), `s3AttachmentBuckets` (comma-separated buckets that s3:// attachments
 may be read from), `allowPrivateUrls` (let tenants' URLs reach private addresses),
+`publicBaseUrl` (the API's URL as clients reach it, e.g. a custom domain, for large files'
+download links; default: the HTTP API's own endpoint),
 `destroyOnRemoval` (tables, bucket, key and secret deleted with the stack; default: retained).
 
 Every synth runs cdk-nag's AwsSolutions checks; each acknowledged finding carries its reason.
@@ -39,6 +41,7 @@ from mailproxy.config import (
     ADMIN_TOKEN_SECRET_ENV,
     ALLOW_PRIVATE_URLS_ENV,
     LEASE_SECONDS_ENV,
+    PUBLIC_BASE_URL_ENV,
     RESOURCES_ENV,
     S3_ATTACHMENT_BUCKETS_ENV,
 )
@@ -66,6 +69,7 @@ class MailProxyStack(Stack):
         prefix: str = DEFAULT_PREFIX,
         attachment_buckets: list[str] | None = None,
         allow_private_urls: bool = False,
+        public_base_url: str | None = None,
         removal_policy: RemovalPolicy = RemovalPolicy.RETAIN,
         **kwargs: Any,
     ) -> None:
@@ -100,12 +104,17 @@ class MailProxyStack(Stack):
                 ADMIN_TOKEN_SECRET_ENV: self.storage.admin_token.secret_arn,
             },
             queues=self.queues,
+            attachment_buckets=attachment_buckets,
             **common,
         )
         self.sender = Sender(
             self,
             "Sender",
-            environment=environment,
+            environment={
+                **environment,
+                # Download links in the mail point at the API itself (GET /files/{token}).
+                PUBLIC_BASE_URL_ENV: public_base_url or self.api.endpoint,
+            },
             queues=self.queues,
             attachment_buckets=attachment_buckets,
             **common,
@@ -157,6 +166,7 @@ def build_app(context: dict[str, Any] | None = None, outdir: str | None = None) 
         prefix=str(ctx("prefix") or DEFAULT_PREFIX),
         attachment_buckets=_names(ctx("s3AttachmentBuckets")),
         allow_private_urls=_flag(ctx("allowPrivateUrls")),
+        public_base_url=str(ctx("publicBaseUrl") or "").strip().rstrip("/") or None,
         removal_policy=(
             RemovalPolicy.DESTROY if _flag(ctx("destroyOnRemoval")) else RemovalPolicy.RETAIN
         ),

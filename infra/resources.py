@@ -11,15 +11,20 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from mailproxy.config import RESOURCES_ENV, ResourceNames
+from mailproxy.domain.large_files import MAX_FILE_TTL_DAYS, ttl_prefix
 from mailproxy.domain.priority import Priority
+from mailproxy.store.payloads import PAYLOADS_PREFIX
 
 __all__ = [
     "BUCKETS",
+    "BUCKET_LIFECYCLE",
     "KEYS",
+    "PAYLOAD_EXPIRY_DAYS",
     "QUEUES",
     "RESOURCES_ENV",
     "TABLES",
     "WAKEUPS_QUEUE",
+    "ExpiryRule",
     "IndexSpec",
     "QueueSpec",
     "TableSpec",
@@ -112,6 +117,9 @@ TABLES: dict[str, TableSpec] = {
         # Sparse: a tenant's events not yet reported, in event order.
         indexes=(IndexSpec("unreported", partition_key="unreported", sort_key="event_id"),),
     ),
+    # Download links of large attachments (GET /files/{token}), keyed by the token's SHA-256,
+    # expired by TTL when the link is (the API checks expires_at too: TTL deletion lags).
+    "files": TableSpec("files", partition_key="token_hash", ttl_attribute="expires_at"),
 }
 
 QUEUES: dict[Priority, QueueSpec] = {
@@ -125,6 +133,34 @@ QUEUES: dict[Priority, QueueSpec] = {
 WAKEUPS_QUEUE = "wakeups"
 
 BUCKETS: dict[str, str] = {"payloads": "payloads"}
+
+
+@dataclass(frozen=True)
+class ExpiryRule:
+    """An S3 lifecycle rule: objects under `prefix` (every object: None) are deleted `days`
+    after they were written; incomplete multipart uploads are aborted after a day."""
+
+    rule_id: str
+    prefix: str | None
+    days: int | None = None
+    abort_incomplete_uploads: bool = False
+
+
+# Bodies and attachments too big for an item live only as long as a message can wait.
+PAYLOAD_EXPIRY_DAYS = 8
+
+# Lifecycle rules go by prefix: a large file that lives N days is written under the prefix of
+# N days (mailproxy.domain.large_files.ttl_prefix), whose rule deletes it when its link dies.
+BUCKET_LIFECYCLE: dict[str, tuple[ExpiryRule, ...]] = {
+    "payloads": (
+        ExpiryRule("abort-incomplete-uploads", None, abort_incomplete_uploads=True),
+        ExpiryRule("expire-payloads", PAYLOADS_PREFIX, PAYLOAD_EXPIRY_DAYS),
+        *(
+            ExpiryRule(f"expire-large-files-{days}d", ttl_prefix(days), days)
+            for days in range(1, MAX_FILE_TTL_DAYS + 1)
+        ),
+    )
+}
 
 # KMS keys, by role: "secrets" encrypts SMTP passwords and tenants' client credentials.
 KEYS: dict[str, str] = {"secrets": "secrets"}

@@ -42,6 +42,8 @@ def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
     for key, value in FAKE_AWS.items():
         monkeypatch.setenv(key, value)
     monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
+    # A deployment's own setting, never inherited from the shell running the tests.
+    monkeypatch.delenv("MAILPROXY_PUBLIC_BASE_URL", raising=False)
     with mock_aws():
         names = provision(boto3.Session())
         monkeypatch.setenv("MAILPROXY_RESOURCES", names.to_json())

@@ -18,12 +18,19 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from mailproxy import auth, prometheus, runtime
 from mailproxy.domain.account import AccountChange
 from mailproxy.domain.commands import CleanupRequest, DeleteMessagesRequest, ErrorBody
-from mailproxy.domain.errors import BadRequest, InvalidRequest, NotFound, PayloadTooLarge
+from mailproxy.domain.errors import (
+    BadRequest,
+    InvalidRequest,
+    NotFound,
+    PayloadTooLarge,
+    StorageFailure,
+)
 from mailproxy.domain.message import AddMessagesRequest
 from mailproxy.domain.tenant import TENANT_ID_PATTERN, TenantIn, TenantUpdate
 from mailproxy.queueing import new_ticket
 from mailproxy.service import (
     accounts,
+    files,
     housekeeping,
     listing,
     scheduling,
@@ -178,6 +185,12 @@ def _too_large(error: PayloadTooLarge) -> Response:
     return _json(413, {"detail": error.detail})
 
 
+@app.exception_handler(StorageFailure)
+def _storage_failure(error: StorageFailure) -> Response:
+    logger.warning("storage request failed", extra={"detail": error.detail})
+    return _json(503, {"detail": "Storage is unavailable, try again shortly"})
+
+
 @app.exception_handler(Exception)
 def _unexpected(error: Exception) -> Response:
     # Logged with its trace for the operator; the client learns nothing of the internals.
@@ -238,6 +251,31 @@ def metrics():
         status_code=200,
         content_type=prometheus.CONTENT_TYPE,
         body=listing.prometheus_text(runtime.store()),
+    )
+
+
+# No return annotation: Powertools would try to build a schema for `Response` itself.
+@app.get(
+    "/files/<token>",
+    summary="Download a large attachment by its link (no token: the link is the credential)",
+    responses={302: {"description": "To the file, for a few minutes"}, 404: ERRORS[404]},
+)
+def download_file(token: str):
+    # Any path segment is accepted here and judged by the service: a validation error would
+    # answer 401 (no API token), and an unknown link must look like an expired one (404).
+    location = files.download_location(
+        token, runtime.store(), runtime.file_objects(), runtime.clock()
+    )
+    return Response(
+        status_code=302,
+        content_type=content_types.TEXT_PLAIN,
+        body="",
+        # The link is a bearer credential: not to be cached, nor sent on as a Referer.
+        headers={
+            "Location": location,
+            "Cache-Control": "no-store",
+            "Referrer-Policy": "no-referrer",
+        },
     )
 
 

@@ -31,6 +31,7 @@ from mailproxy.service.delivery import (
     OutcomeNote,
     deliver,
 )
+from mailproxy.service.large_files import LargeFileAction, LargeFileSetup
 
 logger = Logger(service="mailproxy-sender")
 NAMESPACE = "MailProxy"
@@ -41,6 +42,7 @@ processor = BatchProcessor(event_type=EventType.SQS)
 
 
 def _context() -> DeliveryContext:
+    settings = current_settings()
     return DeliveryContext(
         store=runtime.store(),
         transport=runtime.smtp_pool(),
@@ -53,6 +55,13 @@ def _context() -> DeliveryContext:
             url_policy=runtime.url_policy(),
             s3_buckets=current_settings().s3_attachment_buckets,
             s3_client=lambda: aws.client("s3"),
+        ),
+        large_files=LargeFileSetup(
+            vault=runtime.file_objects,
+            links=runtime.store(),
+            payload_bucket=settings.resources.buckets.get("payloads"),
+            allowed_buckets=settings.s3_attachment_buckets,
+            public_base_url=settings.public_base_url,
         ),
         on_attempt=_log_attempt,
     )
@@ -80,6 +89,21 @@ def _log_outcome(outcome: Outcome, message_id: str, note: OutcomeNote | None) ->
         logger.info(f"Delivery {outcome.value} for message {message_id}", extra=keys)
 
 
+def _log_large_file(message_id: str, action: LargeFileAction) -> None:
+    # The file's name, size and place; never its download token, which is a bearer secret.
+    keys = {"message_id": message_id, **action.as_log_keys()}
+    size = f"{action.size} bytes, over the large-file limit of {action.max_size_mb:g} MB"
+    if action.action == "warn":
+        logger.warning(
+            f"attachment {action.filename} of {message_id} ({size}) sent as is", extra=keys
+        )
+    else:
+        logger.info(
+            f"attachment {action.filename} of {message_id} ({size}) stored, a link sent instead",
+            extra=keys,
+        )
+
+
 def _readable(records: list[dict[str, Any]]) -> list[Reference]:
     references = []
     for record in records:
@@ -104,6 +128,8 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> PartialItem
         )
         try:
             outcome = deliver(reference, invocation)
+            for action in invocation.large_files.pop(reference.message_id, []):
+                _log_large_file(reference.message_id, action)
             # The message id again in the record itself: local mode runs several sender
             # environments in one process, where appended keys are shared.
             note = invocation.notes.pop(reference.message_id, None)

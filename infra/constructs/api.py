@@ -6,13 +6,18 @@ import jsii
 from aws_cdk import Duration, RemovalPolicy
 from aws_cdk import aws_apigatewayv2 as apigwv2
 from aws_cdk import aws_apigatewayv2_integrations as integrations
+from aws_cdk import aws_iam as iam
 from aws_cdk import aws_logs as logs
 from constructs import Construct
 
 from infra.constructs.lambdas import LOG_RETENTION, Layers, MailProxyFunction
 from infra.constructs.nag import acknowledge
 from infra.constructs.queues import Queues
-from infra.constructs.storage import Storage
+from infra.constructs.storage import TENANT_LARGE_FILE_KEYS, Storage
+
+# Large attachments' download links: GET /files/{token}, no API token (the link is the
+# credential), answered by the api Lambda with a redirect to a presigned S3 URL.
+DOWNLOAD_ROUTE = "/files/{token}"
 
 
 @jsii.implements(apigwv2.IAccessLogSettings)
@@ -46,6 +51,7 @@ class Api(Construct):
         environment: dict[str, str],
         storage: Storage,
         queues: Queues,
+        attachment_buckets: list[str] | None = None,
     ) -> None:
         super().__init__(scope, construct_id)
         self.handler = MailProxyFunction(
@@ -59,14 +65,30 @@ class Api(Construct):
             memory_size=1024,
         )
         fn = self.handler.function
-        for table in storage.tables.values():
+        for table in storage.data_tables():
             table.grant_read_write_data(fn)
+        # Download links are only looked up here (the sender writes them).
+        storage.file_links.grant_read_data(fn)
         for queue in queues.all_queues:
             queue.grant_send_messages(fn)
         storage.secrets_key.grant(fn, "kms:Encrypt")  # SMTP passwords, client credentials
         storage.admin_token.grant_read(fn)
-        # Large bodies are written to the payload bucket, read back, and removed by cleanup.
+        # Large bodies are written to the payload bucket, read back, and removed by cleanup;
+        # GetObject also signs the download URLs of large files kept there.
         storage.grant_payloads(fn, ["s3:PutObject", "s3:GetObject", "s3:DeleteObject"])
+        # A presigned URL works only if its signer may read the object: large files kept in
+        # allow-listed tenant buckets, under their large-files/ttl-<days>d/ part only.
+        for name in attachment_buckets or []:
+            resource = f"arn:aws:s3:::{name}/{TENANT_LARGE_FILE_KEYS}"
+            fn.add_to_role_policy(
+                iam.PolicyStatement(actions=["s3:GetObject"], resources=[resource])
+            )
+            acknowledge(
+                fn,
+                f"AwsSolutions-IAM5[Resource::{resource}]",
+                f"Download links of large files kept in {name} (allow-listed) are presigned "
+                "by this function; read only, and only large-files/ttl-<days>d/ keys.",
+            )
         self.handler.acknowledge_index_access(storage.table_logical_ids())
         self.handler.acknowledge_payload_objects(storage)
 
@@ -81,6 +103,15 @@ class Api(Construct):
             default_integration=integrations.HttpLambdaIntegration("Api", fn),
             create_default_stage=False,
         )
+        # The $default route serves this path too; a route of its own says, in the API's
+        # definition, that it takes no authorizer (and keeps it reachable if $default ever
+        # gets one).
+        self.download_routes = self.http_api.add_routes(
+            path=DOWNLOAD_ROUTE,
+            methods=[apigwv2.HttpMethod.GET],
+            integration=integrations.HttpLambdaIntegration("Downloads", fn),
+            authorizer=apigwv2.HttpNoneAuthorizer(),
+        )
         self.stage = apigwv2.HttpStage(
             self,
             "DefaultStage",
@@ -93,9 +124,15 @@ class Api(Construct):
             "AwsSolutions-APIG4",
             "Every route authenticates in the api Lambda (admin token or a tenant's "
             "token, compared by SHA-256 hash), as SPEC.md defines; a gateway authorizer "
-            "would duplicate that check and add a call per request.",
+            "would duplicate that check and add a call per request. GET /files/{token} "
+            "takes no token on purpose: its 256-bit token, checked by hash, is the credential.",
         )
 
     @property
     def url(self) -> str:
         return self.stage.url
+
+    @property
+    def endpoint(self) -> str:
+        """The API's base URL without a trailing slash (the default stage has no path)."""
+        return self.http_api.api_endpoint

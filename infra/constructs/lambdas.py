@@ -124,3 +124,14 @@ class MailProxyFunction(Construct):
             "Payload objects are keyed per message and unknown in advance; the grant names "
             "only the actions the function uses, on the proxy's own payload bucket.",
         )
+
+    def acknowledge_large_file_objects(self, storage: Any) -> None:
+        from infra.constructs.storage import LARGE_FILE_KEYS
+
+        acknowledge(
+            self.function,
+            f"AwsSolutions-IAM5[Resource::<{storage.payloads_logical_id()}.Arn>/{LARGE_FILE_KEYS}]",
+            "Large attachments are keyed by lifetime, tenant and a random id, unknown in "
+            "advance; the grant covers only the large-files/ttl-<days>d/ prefixes of the "
+            "proxy's own payload bucket.",
+        )

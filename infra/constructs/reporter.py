@@ -41,7 +41,7 @@ class Reporter(Construct):
         )
         fn = self.handler.function
         self.handler.acknowledge_index_access(storage.table_logical_ids())
-        for table in storage.tables.values():
+        for table in storage.data_tables():
             table.grant_read_write_data(fn)
         storage.secrets_key.grant_decrypt(fn)
         fn.add_event_source(

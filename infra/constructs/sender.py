@@ -9,7 +9,7 @@ from constructs import Construct
 from infra.constructs.lambdas import Layers, MailProxyFunction
 from infra.constructs.nag import acknowledge
 from infra.constructs.queues import Queues, sender_timeout
-from infra.constructs.storage import Storage
+from infra.constructs.storage import LARGE_FILE_KEYS, TENANT_LARGE_FILE_KEYS, Storage
 from infra.resources import QUEUES
 
 BATCH_SIZE = 10
@@ -40,14 +40,19 @@ class Sender(Construct):
             memory_size=512,
         )
         fn = self.handler.function
-        for table in storage.tables.values():
+        for table in storage.data_tables():
             table.grant_read_write_data(fn)
+        # Download links of large files are written, never read back, by the sender.
+        storage.file_links.grant_write_data(fn)
         for queue in queues.all_queues:  # deferrals and retries re-enqueue; wake the reporter
             queue.grant_send_messages(fn)
         storage.secrets_key.grant_decrypt(fn)
         storage.grant_payloads(fn, ["s3:GetObject"])
+        # Large attachments rewritten into links (large_file_config.action rewrite).
+        storage.grant_payloads(fn, ["s3:PutObject"], LARGE_FILE_KEYS)
         self.handler.acknowledge_index_access(storage.table_logical_ids())
         self.handler.acknowledge_payload_objects(storage)
+        self.handler.acknowledge_large_file_objects(storage)
         if attachment_buckets:
             fn.add_to_role_policy(
                 iam.PolicyStatement(
@@ -56,12 +61,31 @@ class Sender(Construct):
                     resources=[f"arn:aws:s3:::{name}/*" for name in attachment_buckets],
                 )
             )
+            # A tenant's storage_url in an allow-listed bucket receives its large files,
+            # under the large-files/ttl-<days>d/ part of its prefix only.
+            fn.add_to_role_policy(
+                iam.PolicyStatement(
+                    sid="WriteLargeFilesToAllowListedBuckets",
+                    actions=["s3:PutObject"],
+                    resources=[
+                        f"arn:aws:s3:::{name}/{TENANT_LARGE_FILE_KEYS}"
+                        for name in attachment_buckets
+                    ],
+                )
+            )
             for name in attachment_buckets:
                 acknowledge(
                     fn,
                     f"AwsSolutions-IAM5[Resource::arn:aws:s3:::{name}/*]",
                     f"s3:// attachments may name any object of {name}, a bucket the "
                     "deployment allow-listed (context s3AttachmentBuckets); read only.",
+                )
+                acknowledge(
+                    fn,
+                    f"AwsSolutions-IAM5[Resource::arn:aws:s3:::{name}/{TENANT_LARGE_FILE_KEYS}]",
+                    f"Large attachments of tenants whose storage_url is in {name} (allow-listed) "
+                    "are written under large-files/ttl-<days>d/ of a prefix the tenant chooses; "
+                    "write only.",
                 )
         for priority, queue in queues.queues.items():
             fn.add_event_source(

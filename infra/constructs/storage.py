@@ -11,10 +11,43 @@ from aws_cdk import aws_secretsmanager as secretsmanager
 from constructs import Construct
 
 from infra.constructs.nag import acknowledge
-from infra.resources import BUCKETS, KEYS, TABLES, TableSpec
+from infra.resources import (
+    BUCKET_LIFECYCLE,
+    BUCKETS,
+    KEYS,
+    PAYLOAD_EXPIRY_DAYS,
+    TABLES,
+    ExpiryRule,
+    TableSpec,
+)
+from mailproxy.domain.large_files import LARGE_FILES_PREFIX, MAX_FILE_TTL_DAYS
 
-# Bodies and attachments too big for an item live here only as long as a message can wait.
-PAYLOAD_EXPIRY_DAYS = 8
+__all__ = [
+    "FILE_LINKS",
+    "LARGE_FILE_KEYS",
+    "PAYLOAD_EXPIRY_DAYS",
+    "TENANT_LARGE_FILE_KEYS",
+    "Storage",
+]
+
+# The table of large attachments' download links: written by the sender, read by the API,
+# and no business of the other functions.
+FILE_LINKS = "files"
+# Large files' keys: in the payload bucket, and in an allow-listed tenant bucket (under the
+# tenant's storage_url prefix, unknown in advance).
+LARGE_FILE_KEYS = f"{LARGE_FILES_PREFIX}/ttl-*"
+TENANT_LARGE_FILE_KEYS = f"*{LARGE_FILES_PREFIX}/ttl-*"
+
+
+def _lifecycle_rule(rule: ExpiryRule) -> s3.LifecycleRule:
+    return s3.LifecycleRule(
+        id=rule.rule_id,
+        prefix=rule.prefix,
+        expiration=Duration.days(rule.days) if rule.days else None,
+        abort_incomplete_multipart_upload_after=(
+            Duration.days(1) if rule.abort_incomplete_uploads else None
+        ),
+    )
 
 
 def _attribute(name: str, key_types: dict[str, str]) -> dynamodb.Attribute:
@@ -52,13 +85,7 @@ class Storage(Construct):
                 block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
                 enforce_ssl=True,
                 versioned=False,
-                lifecycle_rules=[
-                    s3.LifecycleRule(
-                        id="expire-payloads",
-                        expiration=Duration.days(PAYLOAD_EXPIRY_DAYS),
-                        abort_incomplete_multipart_upload_after=Duration.days(1),
-                    )
-                ],
+                lifecycle_rules=[_lifecycle_rule(rule) for rule in BUCKET_LIFECYCLE[role]],
                 removal_policy=removal_policy,
                 auto_delete_objects=False,
             )
@@ -81,8 +108,9 @@ class Storage(Construct):
                 bucket,
                 "AwsSolutions-S1",
                 "The payload bucket is private (public access blocked, TLS only) and "
-                "written and read only by the proxy's own roles, with objects expiring after "
-                f"{PAYLOAD_EXPIRY_DAYS} days; CloudTrail data events audit it if required.",
+                "written and read only by the proxy's own roles, with payloads expiring after "
+                f"{PAYLOAD_EXPIRY_DAYS} days and large files with their links (at most "
+                f"{MAX_FILE_TTL_DAYS} days); CloudTrail data events audit it if required.",
             )
         acknowledge(
             self.admin_token,
@@ -107,11 +135,24 @@ class Storage(Construct):
 
         return Stack.of(self).get_logical_id(self.payloads.node.default_child)  # type: ignore[arg-type]
 
-    def grant_payloads(self, grantee: iam.IGrantable, actions: list[str]) -> None:
-        """Object-level access to the payload bucket, only the actions named."""
+    def grant_payloads(
+        self, grantee: iam.IGrantable, actions: list[str], key_pattern: str = "*"
+    ) -> None:
+        """Object-level access to the payload bucket, only the actions named, on the keys
+        matching `key_pattern`."""
         grantee.grant_principal.add_to_principal_policy(
-            iam.PolicyStatement(actions=actions, resources=[self.payloads.arn_for_objects("*")])
+            iam.PolicyStatement(
+                actions=actions, resources=[self.payloads.arn_for_objects(key_pattern)]
+            )
         )
+
+    def data_tables(self) -> list[dynamodb.Table]:
+        """Every table but the file links' (tenants, accounts, messages and what they own)."""
+        return [table for key, table in self.tables.items() if key != FILE_LINKS]
+
+    @property
+    def file_links(self) -> dynamodb.Table:
+        return self.tables[FILE_LINKS]
 
     @property
     def payloads(self) -> s3.Bucket:

@@ -74,6 +74,17 @@ def expire_on_tick(_event: dict[str, Any], _context: Any) -> dict[str, int]:
         return {"expired": expire_everywhere(runtime.clock())}
 
 
+def expire_objects_on_tick(_event: dict[str, Any], _context: Any) -> dict[str, int]:
+    """S3's lifecycle expiration, which moto does not apply either (large files with their
+    links, payloads after 8 days), by the same clock."""
+    from infra.local.lifecycle import expire_objects
+    from mailproxy import aws, runtime
+    from mailproxy.config import current_settings
+
+    buckets = current_settings().resources.buckets
+    return {"expired": expire_objects(aws.client("s3"), buckets, runtime.clock())}
+
+
 class StartupError(Exception):
     """Local mode cannot start; the message says why in one line."""
 
@@ -154,6 +165,8 @@ class LocalProxy:
         os.environ.setdefault("POWERTOOLS_LOG_LEVEL", "WARNING")
         # The user's own servers (sync endpoint, attachment server) are on this machine.
         os.environ.setdefault("MAILPROXY_ALLOW_LOOPBACK_URLS", "1")
+        # Download links of large files point at this API (unless set: a tunnel, say).
+        os.environ.setdefault("MAILPROXY_PUBLIC_BASE_URL", f"http://127.0.0.1:{self.port}")
         import boto3
 
         from infra.local.provision import provision
@@ -222,6 +235,7 @@ class LocalProxy:
         if REPORTER_HANDLER.exists():
             targets["mailproxy-reporter"] = load_handler("reporter").lambda_handler
         targets["dynamodb-ttl"] = expire_on_tick
+        targets["s3-lifecycle"] = expire_objects_on_tick
         self.ticker = Ticker(targets, runtime.clock, self.stop_event)
         self.ticker.start()
 

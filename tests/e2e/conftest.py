@@ -88,7 +88,12 @@ def local_mode_env(extra_env: dict[str, str]) -> dict[str, str]:
         }
         | extra_env
     )
-    for key in ("AWS_ENDPOINT_URL", "MAILPROXY_RESOURCES", "AWS_PROFILE"):
+    for key in (
+        "AWS_ENDPOINT_URL",
+        "MAILPROXY_RESOURCES",
+        "AWS_PROFILE",
+        "MAILPROXY_PUBLIC_BASE_URL",
+    ):
         env.pop(key, None)
     return env
 

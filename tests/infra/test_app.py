@@ -22,6 +22,7 @@ from infra.constructs.queues import VISIBILITY_TO_TIMEOUT, sender_timeout
 from infra.constructs.storage import PAYLOAD_EXPIRY_DAYS
 from infra.resources import QUEUES, TABLES, WAKEUPS_QUEUE
 from mailproxy.config import RESOURCES_ENV, ResourceNames
+from mailproxy.domain.large_files import MAX_FILE_TTL_DAYS, ttl_prefix
 from tests.infra.conftest import ATTACHMENT_BUCKET, Synthesized
 
 PREFIX = "mailproxy"
@@ -132,11 +133,17 @@ def test_payload_bucket_is_private_encrypted_and_expires(template: Template) -> 
                 "RestrictPublicBuckets": True,
             },
             "LifecycleConfiguration": {
-                "Rules": [
-                    Match.object_like(
-                        {"ExpirationInDays": PAYLOAD_EXPIRY_DAYS, "Status": "Enabled"}
-                    )
-                ]
+                "Rules": Match.array_with(
+                    [
+                        Match.object_like(
+                            {
+                                "ExpirationInDays": PAYLOAD_EXPIRY_DAYS,
+                                "Prefix": "payloads/",
+                                "Status": "Enabled",
+                            }
+                        )
+                    ]
+                )
             },
         },
     )
@@ -157,6 +164,22 @@ def test_payload_bucket_is_private_encrypted_and_expires(template: Template) -> 
             }
         },
     )
+
+
+def test_large_files_expire_with_their_links(synthesized: Synthesized) -> None:
+    # Given the payload bucket's lifecycle rules
+    [bucket] = synthesized.resources("AWS::S3::Bucket").values()
+    rules = bucket["Properties"]["LifecycleConfiguration"]["Rules"]
+    # Then every file_ttl_days a tenant may choose has its prefix, expired after those days
+    by_prefix = {rule.get("Prefix"): rule for rule in rules}
+    for days in range(1, MAX_FILE_TTL_DAYS + 1):
+        rule = by_prefix[ttl_prefix(days)]
+        assert (rule["ExpirationInDays"], rule["Status"]) == (days, "Enabled")
+    # and no rule without a prefix expires objects (the shortest rule that applies wins)
+    [whole_bucket] = [rule for rule in rules if "Prefix" not in rule]
+    assert "ExpirationInDays" not in whole_bucket
+    assert whole_bucket["AbortIncompleteMultipartUpload"] == {"DaysAfterInitiation": 1}
+    assert len(rules) == MAX_FILE_TTL_DAYS + 2  # S3 holds at most 1,000
 
 
 def test_secrets_key_rotates_and_encrypts_the_admin_token(template: Template) -> None:
@@ -381,16 +404,44 @@ def test_reporter_sends_nothing_and_only_decrypts(synthesized: Synthesized) -> N
     assert "s3:" not in policy
 
 
+def _statements(synthesized: Synthesized, function_logical_id: str) -> list[dict[str, Any]]:
+    document: dict[str, Any] = json.loads(_policy_of(synthesized, function_logical_id))
+    return list(document["Statement"])
+
+
+def _as_list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else [value]
+
+
+def _s3_resources(synthesized: Synthesized, name: str, action: str) -> list[str]:
+    """The S3 object resources a function may `action`, as text."""
+    function_id, _ = _function(synthesized, name)
+    return [
+        json.dumps(resource)
+        for statement in _statements(synthesized, function_id)
+        if action in _as_list(statement["Action"])
+        for resource in _as_list(statement["Resource"])
+    ]
+
+
 def test_sender_reads_payloads_and_allow_listed_buckets_only(synthesized: Synthesized) -> None:
     sender_id, _ = _function(synthesized, "sender")
     policy = _policy_of(synthesized, sender_id)
     assert "s3:GetObject" in policy
     assert f"arn:aws:s3:::{ATTACHMENT_BUCKET}/*" in policy
-    assert "s3:PutObject" not in policy
     assert "s3:DeleteObject" not in policy
     assert "kms:Decrypt" in policy
     assert "kms:Encrypt" not in policy
     assert "secretsmanager:" not in policy
+
+
+def test_sender_writes_large_files_under_their_prefixes_only(synthesized: Synthesized) -> None:
+    # The sender writes objects only where large files go: the payload bucket's
+    # large-files/ttl-<days>d/ prefixes, and that part of an allow-listed tenant bucket
+    written = _s3_resources(synthesized, "sender", "s3:PutObject")
+    assert len(written) == 2
+    assert any(r.endswith('/large-files/ttl-*"]]}') for r in written), written
+    assert f'"arn:aws:s3:::{ATTACHMENT_BUCKET}/*large-files/ttl-*"' in written
 
 
 def test_api_encrypts_and_reads_the_admin_token(synthesized: Synthesized) -> None:
@@ -399,7 +450,53 @@ def test_api_encrypts_and_reads_the_admin_token(synthesized: Synthesized) -> Non
     assert "kms:Encrypt" in policy
     assert "secretsmanager:GetSecretValue" in policy
     assert "s3:PutObject" in policy
-    assert f"arn:aws:s3:::{ATTACHMENT_BUCKET}" not in policy
+    # of an allow-listed bucket, it may only read large files, to presign their downloads
+    tenant_bucket = [
+        statement
+        for statement in _statements(synthesized, api_id)
+        if f"arn:aws:s3:::{ATTACHMENT_BUCKET}" in json.dumps(statement["Resource"])
+    ]
+    assert [(s["Action"], s["Resource"]) for s in tenant_bucket] == [
+        ("s3:GetObject", f"arn:aws:s3:::{ATTACHMENT_BUCKET}/*large-files/ttl-*")
+    ]
+
+
+def test_download_links_table_is_written_by_the_sender_and_read_by_the_api(
+    synthesized: Synthesized,
+) -> None:
+    files_id = _table_id(synthesized, "files")
+
+    def actions_on_files(name: str) -> set[str]:
+        function_id, _ = _function(synthesized, name)
+        return {
+            action
+            for statement in _statements(synthesized, function_id)
+            if files_id in json.dumps(statement["Resource"])
+            for action in _as_list(statement["Action"])
+        }
+
+    api = actions_on_files("api")
+    assert "dynamodb:GetItem" in api
+    assert not {"dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem"} & api
+    sender = actions_on_files("sender")
+    assert "dynamodb:PutItem" in sender
+    assert not {"dynamodb:GetItem", "dynamodb:Query", "dynamodb:Scan"} & sender
+    assert actions_on_files("reporter") == set()
+    assert actions_on_files("scheduler") == set()
+
+
+def test_download_route_takes_no_authorizer(template: Template) -> None:
+    template.has_resource_properties(
+        "AWS::ApiGatewayV2::Route",
+        {"RouteKey": "GET /files/{token}", "AuthorizationType": "NONE"},
+    )
+
+
+def test_sender_builds_links_on_the_apis_own_endpoint(synthesized: Synthesized) -> None:
+    _, props = _function(synthesized, "sender")
+    base = props["Environment"]["Variables"]["MAILPROXY_PUBLIC_BASE_URL"]
+    [api_id] = synthesized.resources("AWS::ApiGatewayV2::Api")
+    assert base == {"Fn::GetAtt": [api_id, "ApiEndpoint"]}
 
 
 # --- monitoring -------------------------------------------------------------------------

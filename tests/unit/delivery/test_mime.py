@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from mailproxy.delivery.mime import Envelope, FetchedAttachment, build_envelope
+from mailproxy.domain.large_files import BodyNote
 from mailproxy.domain.message import Message
 
 NOW = 1_700_000_000.0
@@ -175,3 +176,33 @@ def test_attachments_keep_their_content_under_the_delivered_name() -> None:
     body = mime.get_body(("plain",))
     assert body is not None
     assert body.get_content().rstrip() == "Hello there"
+
+
+LINKS_NOTE = BodyNote(
+    text="\n\n--\n- big.iso (2.0 MB): https://api.example/files/T\n",
+    html='<hr><ul><li><a href="https://api.example/files/T">big.iso</a></li></ul>',
+)
+
+
+def test_a_plain_body_ends_with_the_note_of_the_files_taken_out() -> None:
+    # Given a plain message whose large file was taken out, one small file kept / When built
+    kept = [FetchedAttachment("small.txt", b"tiny", "text/plain")]
+    mime = parsed(build_envelope("acme", msg(), kept, NOW, LINKS_NOTE))
+    # Then the body is the client's text, then the note; the kept file is still attached
+    body = mime.get_body(("plain",))
+    assert body is not None
+    # (the SMTP policy ends lines with CRLF)
+    assert body.get_content().replace("\r\n", "\n").rstrip() == (
+        "Hello there\n\n--\n- big.iso (2.0 MB): https://api.example/files/T"
+    )
+    assert [p.get_filename() for p in mime.iter_attachments()] == ["small.txt"]
+
+
+def test_an_html_body_gets_the_html_note_inside_its_document() -> None:
+    html_msg = msg(content_type="html", body="<html><body><p>Hi</p></body></html>")
+    mime = parsed(build_envelope("acme", html_msg, [], NOW, LINKS_NOTE))
+    assert mime.get_content_type() == "text/html"
+    assert mime.get_content().rstrip() == (
+        '<html><body><p>Hi</p><hr><ul><li><a href="https://api.example/files/T">big.iso</a>'
+        "</li></ul></body></html>"
+    )

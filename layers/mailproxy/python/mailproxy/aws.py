@@ -26,3 +26,21 @@ def client(service: str) -> Any:
             retries={"max_attempts": 3, "mode": "standard"},
         ),
     )
+
+
+@cache
+def s3_presigner() -> Any:
+    """An S3 client for presigned URLs: SigV4, which botocore does not use for presigning by
+    default (its SigV2 URLs are refused in newer regions and for KMS-encrypted objects)."""
+    import boto3
+    from botocore.config import Config
+
+    factory: Any = boto3.client
+    return factory(
+        "s3",
+        config=Config(
+            signature_version="s3v4",
+            connect_timeout=CONNECT_TIMEOUT_SECONDS,
+            read_timeout=READ_TIMEOUT_SECONDS,
+        ),
+    )

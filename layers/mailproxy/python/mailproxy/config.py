@@ -19,6 +19,8 @@ LEASE_SECONDS_ENV = "MAILPROXY_LEASE_SECONDS"
 ALLOW_LOOPBACK_URLS_ENV = "MAILPROXY_ALLOW_LOOPBACK_URLS"
 ALLOW_PRIVATE_URLS_ENV = "MAILPROXY_ALLOW_PRIVATE_URLS"
 S3_ATTACHMENT_BUCKETS_ENV = "MAILPROXY_S3_ATTACHMENT_BUCKETS"
+# Where clients reach the API (https://..., no trailing path): download links are built on it.
+PUBLIC_BASE_URL_ENV = "MAILPROXY_PUBLIC_BASE_URL"
 
 
 class ConfigurationError(RuntimeError):
@@ -86,6 +88,8 @@ class Settings:
     allow_private_urls: bool = False
     # Buckets from which s3:// attachments may be read; none unless configured.
     s3_attachment_buckets: frozenset[str] = frozenset()
+    # The API's own URL as the world sees it; None: no download links can be made.
+    public_base_url: str | None = None
 
 
 def settings_from(environ: dict[str, str] | os._Environ[str]) -> Settings:
@@ -104,6 +108,7 @@ def settings_from(environ: dict[str, str] | os._Environ[str]) -> Settings:
             for name in environ.get(S3_ATTACHMENT_BUCKETS_ENV, "").split(",")
             if name.strip()
         ),
+        public_base_url=(environ.get(PUBLIC_BASE_URL_ENV) or "").strip().rstrip("/") or None,
     )
 
 

@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from mailproxy.service.access import TenantKeys
     from mailproxy.service.submission import SubmissionPolicy
     from mailproxy.store.dynamo import Store
+    from mailproxy.store.file_objects import FileObjects
 
 # The store (pynamodb, botocore) and the SMTP pool are imported where first built: a
 # handler's import stays cheap, and a path that never needs them never pays for them.
@@ -31,6 +32,13 @@ def store() -> Store:
     from mailproxy.store.dynamo import Store
 
     return Store(current_settings().resources, aws.client("s3"))
+
+
+@lru_cache(maxsize=1)
+def file_objects() -> FileObjects:
+    from mailproxy.store.file_objects import FileObjects
+
+    return FileObjects(aws.client("s3"), aws.s3_presigner())
 
 
 @lru_cache(maxsize=1)
@@ -115,6 +123,7 @@ clock = _Clock()
 
 _CACHED = (
     store,
+    file_objects,
     queues,
     wakeups,
     smtp_pool,
@@ -125,6 +134,7 @@ _CACHED = (
     submission_policy,
     current_settings,
     aws.client,
+    aws.s3_presigner,
 )
 
 

@@ -9,6 +9,7 @@ from email.message import EmailMessage
 from email.policy import SMTP
 from email.utils import formatdate
 
+from mailproxy.domain.large_files import BodyNote, with_note
 from mailproxy.domain.message import RESERVED_HEADER_NAMES, Message, delivered_filename
 
 MAIL_ID_HEADER = "X-Genro-Mail-ID"
@@ -44,7 +45,9 @@ def build_envelope(
     message: Message,
     attachments: list[FetchedAttachment],
     now: float,
+    note: BodyNote | None = None,
 ) -> Envelope:
+    """`note`: what the body gains at its end (the download links of attachments taken out)."""
     mime = EmailMessage(policy=SMTP)
     mime["From"] = message.from_addr
     mime["To"] = ", ".join(message.to)
@@ -65,9 +68,10 @@ def build_envelope(
             continue  # validation makes it reply_to; the field wins, as there
         mime[name] = value
     subtype = "html" if message.content_type == "html" else "plain"
-    mime.set_content(message.body, subtype=subtype, charset="utf-8")
+    body = with_note(message.body, message.content_type, note) if note else message.body
+    mime.set_content(body, subtype=subtype, charset="utf-8")
     for attachment in attachments:
-        maintype, _, subtype = _mime_type(attachment).partition("/")
+        maintype, _, subtype = mime_type_of(attachment).partition("/")
         mime.add_attachment(
             attachment.content,
             maintype=maintype,
@@ -82,7 +86,8 @@ def build_envelope(
     )
 
 
-def _mime_type(attachment: FetchedAttachment) -> str:
+def mime_type_of(attachment: FetchedAttachment) -> str:
+    """The attachment's own type when it names one, else the one its filename suggests."""
     if attachment.mime_type and "/" in attachment.mime_type:
         return attachment.mime_type
     guessed, _ = mimetypes.guess_type(delivered_filename(attachment.filename))

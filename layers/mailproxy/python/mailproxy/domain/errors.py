@@ -74,3 +74,12 @@ class AmbiguousDelivery(DeliveryError):
 
     def __init__(self, reason: str) -> None:
         super().__init__(reason, temporary=True)
+
+
+class StorageFailure(Exception):
+    """S3 or DynamoDB refused or failed a request (throttled, unreachable, denied); the
+    adapter says what, without the SDK's types. Trying again later may succeed."""
+
+    def __init__(self, detail: str) -> None:
+        super().__init__(detail)
+        self.detail = detail

@@ -14,6 +14,8 @@ from pydantic import (
     model_validator,
 )
 
+from mailproxy.domain.large_files import LargeFileConfig, LargeFileConfigPatch
+
 DEFAULT_SYNC_PATH = "/mail-proxy/sync"
 DEFAULT_ATTACHMENT_PATH = "/mail-proxy/attachments"
 # Tenant ids are keys and URL path segments: a short, safe alphabet.
@@ -93,10 +95,14 @@ class TenantIn(TenantFields):
 
     id: TenantId
     active: bool | None = True
+    large_file_config: LargeFileConfig | None = None
 
 
 class TenantUpdate(TenantFields):
-    """PUT /tenant/{id}: only the fields given change."""
+    """PUT /tenant/{id}: only the fields given change; inside large_file_config too (null
+    removes it)."""
+
+    large_file_config: LargeFileConfigPatch | None = None
 
 
 @dataclass(frozen=True)
@@ -115,6 +121,7 @@ class Tenant:
     api_key_expires_at: float | None = None
     last_sync_ts: float | None = None
     next_sync_after: float | None = None
+    large_file_config: LargeFileConfig | None = None
 
     def to_api(self) -> dict[str, Any]:
         from mailproxy.domain.record import iso_utc
@@ -128,6 +135,9 @@ class Tenant:
             "client_auth": self.client_auth.public_view(),
             "active": self.active,
             "suspended_batches": sorted(self.suspended_batches),
+            "large_file_config": (
+                self.large_file_config.to_api() if self.large_file_config else None
+            ),
             "created_at": iso_utc(self.created_at),
             "updated_at": iso_utc(self.updated_at),
         }
@@ -147,6 +157,7 @@ TENANT_FIELDS = (
     "client_attachment_path",
     "client_auth",
     "active",
+    "large_file_config",
 )
 
 

@@ -38,6 +38,7 @@ from mailproxy.domain.tenant import Tenant
 from mailproxy.outbound_http import UrlPolicy
 from mailproxy.queueing import Enqueue, Reference
 from mailproxy.secret_box import account_context
+from mailproxy.service.large_files import LargeFileAction, LargeFileSetup
 from mailproxy.service.scheduling import release_message
 
 _TAKEN_OVER = "A previous attempt may have delivered this message (its sender stopped)"
@@ -132,6 +133,7 @@ class Outcome(StrEnum):
 
 if TYPE_CHECKING:
     from mailproxy.delivery.mime import Envelope, FetchedAttachment
+    from mailproxy.domain.large_files import BodyNote
     from mailproxy.domain.message import Message
 
 _COUNTED = {
@@ -152,6 +154,7 @@ class DeliveryContext:
     new_ticket: Callable[[], str]
     secrets: Opener
     attachment_sources: AttachmentSources = field(default_factory=lambda: AttachmentSources())
+    large_files: LargeFileSetup = field(default_factory=LargeFileSetup)
     # Told (message id, envelope recipients) just before a message is handed to SMTP.
     on_attempt: Callable[[str, list[str]], None] = lambda message_id, recipients: None
 
@@ -200,6 +203,8 @@ class Invocation:
     send_delays: list[tuple[str, str, float]] = field(default_factory=list)
     # The last attempt's details per message id, for its log line.
     notes: dict[str, OutcomeNote] = field(default_factory=dict)
+    # What the tenant's large_file_config did to a message's attachments, for the log.
+    large_files: dict[str, list[LargeFileAction]] = field(default_factory=dict)
 
     def count(self, reference: Reference, what: Count) -> None:
         self.counts[(reference.tenant_id, reference.account_id or "", what)] += 1
@@ -475,9 +480,33 @@ class _Attempt:
                 temporary=False,
             )
         attachments = self._fetch(message) if message.attachments else []
+        note = None
+        if attachments:
+            attachments, note = self._apply_large_file_config(attachments)
         return self.account, build_envelope(
-            self.reference.tenant_id, message, attachments, self.ctx.clock()
+            self.reference.tenant_id, message, attachments, self.ctx.clock(), note
         )
+
+    def _apply_large_file_config(
+        self, attachments: list[FetchedAttachment]
+    ) -> tuple[list[FetchedAttachment], BodyNote | None]:
+        tenant = self.invocation.tenant(self.reference.tenant_id)
+        config = tenant.large_file_config if tenant is not None else None
+        if config is None or not config.enabled:
+            return attachments, None
+        from mailproxy.service.large_files import apply_large_file_config
+
+        applied = apply_large_file_config(
+            self.reference.tenant_id,
+            self.reference.message_id,
+            attachments,
+            config,
+            self.ctx.large_files,
+            self.ctx.clock(),
+        )
+        if applied.actions:
+            self.invocation.large_files[self.reference.message_id] = applied.actions
+        return applied.attachments, applied.note
 
     def _fetch(self, message: Message) -> list[FetchedAttachment]:
         # Imported here: most messages have no attachment to fetch.

@@ -8,6 +8,7 @@ from typing import Any, Protocol
 from mailproxy.auth import Principal, hash_api_key, new_api_key, require_admin, scoped_tenant
 from mailproxy.domain.clock import Clock
 from mailproxy.domain.errors import FieldProblem, InvalidRequest, NotFound
+from mailproxy.domain.large_files import patched_config
 from mailproxy.domain.reporting import SYNC_INTERVAL_SECONDS
 from mailproxy.domain.tenant import (
     DEFAULT_ATTACHMENT_PATH,
@@ -80,6 +81,7 @@ def put_tenant(
         client_attachment_path=request.client_attachment_path or DEFAULT_ATTACHMENT_PATH,
         client_auth=_stored_auth(request.id, request.client_auth, sealer),
         active=request.active if request.active is not None else True,
+        large_file_config=request.large_file_config,
     )
     key = new_api_key()
     if store.create_tenant(replace(tenant, api_key_hash=hash_api_key(key))):
@@ -112,6 +114,18 @@ def update_tenant(
         patch["active"] = request.active
     if "client_auth" in given:
         patch["client_auth"] = _stored_auth(tenant_id, request.client_auth, sealer)
+    if "large_file_config" in given:
+        if request.large_file_config is None:
+            patch["large_file_config"] = None
+        else:
+            # A partial config changes the fields it gives: merged with the stored one and
+            # validated whole before anything is written.
+            current = store.get_tenant(tenant_id)
+            if current is None:
+                raise tenant_not_found(tenant_id)
+            patch["large_file_config"] = patched_config(
+                current.large_file_config, request.large_file_config
+            )
     if not store.patch_tenant(tenant_id, patch, clock()):
         raise tenant_not_found(tenant_id)
 

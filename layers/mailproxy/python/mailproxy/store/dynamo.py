@@ -7,6 +7,7 @@ from typing import Any
 
 from mailproxy.config import ResourceNames
 from mailproxy.store.accounts import AccountRecords
+from mailproxy.store.files import FileRecords
 from mailproxy.store.messages import MessageRecords
 from mailproxy.store.metrics import MetricRecords
 from mailproxy.store.models import bind_models
@@ -15,7 +16,9 @@ from mailproxy.store.reports import ReportRecords
 from mailproxy.store.tenants import TenantRecords
 
 
-class Store(TenantRecords, AccountRecords, MessageRecords, ReportRecords, MetricRecords):
+class Store(
+    TenantRecords, AccountRecords, MessageRecords, ReportRecords, MetricRecords, FileRecords
+):
     def __init__(self, resources: ResourceNames, s3_client: Any | None = None) -> None:
         self._m = bind_models(
             resources.table("tenants"),
@@ -25,6 +28,7 @@ class Store(TenantRecords, AccountRecords, MessageRecords, ReportRecords, Metric
             resources.table("events"),
             resources.table("counters"),
             resources.table("metrics"),
+            resources.table("files"),
         )
         bucket = resources.buckets.get("payloads")
         self._payloads = (

@@ -32,6 +32,7 @@ class Models:
     event: Any
     counter: Any
     metric: Any
+    file: Any
     connection: Connection
 
 
@@ -57,6 +58,7 @@ def bind_models(
     events: str,
     counters: str,
     metrics: str,
+    files: str,
 ) -> Models:
     """Model classes for one set of table names (one per environment, cached)."""
 
@@ -85,6 +87,8 @@ def bind_models(
         sync_lease_until = NumberAttribute(null=True)
         sync_failures = NumberAttribute(null=True)
         sync_retry_after = NumberAttribute(null=True)
+        # large_file_config as validated: every field with its value.
+        large_file_config = JSONAttribute(null=True)
         created_at = NumberAttribute()
         updated_at = NumberAttribute()
         by_key = TenantByKeyIndex()
@@ -190,6 +194,21 @@ def bind_models(
         series = UnicodeAttribute(range_key=True)
         value = NumberAttribute(default=0)
 
+    class FileModel(Model):
+        """A download link of a large attachment: the token's SHA-256, never the token."""
+
+        Meta = _meta(files)
+        token_hash = UnicodeAttribute(hash_key=True)
+        bucket = UnicodeAttribute()
+        key = UnicodeAttribute()
+        filename = UnicodeAttribute()
+        content_type = UnicodeAttribute()
+        size = NumberAttribute()
+        tenant_id = UnicodeAttribute()
+        message_id = UnicodeAttribute()
+        created_at = NumberAttribute()
+        expires_at = NumberAttribute()
+
     return Models(
         tenant=TenantModel,
         account=AccountModel,
@@ -198,6 +217,7 @@ def bind_models(
         event=EventModel,
         counter=CounterModel,
         metric=MetricModel,
+        file=FileModel,
         connection=Connection(
             connect_timeout_seconds=CONNECT_TIMEOUT_SECONDS,
             read_timeout_seconds=READ_TIMEOUT_SECONDS,

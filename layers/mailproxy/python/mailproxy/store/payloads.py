@@ -5,6 +5,9 @@ from __future__ import annotations
 import json
 from typing import Any
 
+# Every payload object lives under this prefix (the bucket's lifecycle rule for payloads).
+PAYLOADS_PREFIX = "payloads/"
+
 
 class PayloadBucket:
     def __init__(self, s3_client: Any, bucket: str) -> None:
@@ -29,4 +32,4 @@ class PayloadBucket:
 
 
 def payload_key(tenant_id: str, message_id: str, version: str) -> str:
-    return f"payloads/{tenant_id}/{message_id}/{version}.json"
+    return f"{PAYLOADS_PREFIX}{tenant_id}/{message_id}/{version}.json"

@@ -6,6 +6,7 @@ from typing import Any
 
 from pynamodb.exceptions import PutError, UpdateError
 
+from mailproxy.domain.large_files import LargeFileConfig
 from mailproxy.domain.tenant import (
     DEFAULT_ATTACHMENT_PATH,
     DEFAULT_SYNC_PATH,
@@ -91,6 +92,8 @@ class TenantRecords(Records):
                 }
             elif name == "suspended_batches":
                 attributes[name] = sorted(value) if value else None
+            elif name == "large_file_config":
+                attributes[name] = value.model_dump(mode="json") if value is not None else None
             else:
                 attributes[name] = value
         return attributes
@@ -121,4 +124,9 @@ class TenantRecords(Records):
             api_key_expires_at=item.api_key_expires_at,
             last_sync_ts=item.last_sync_ts,
             next_sync_after=item.next_sync_after,
+            large_file_config=(
+                LargeFileConfig.model_validate(item.large_file_config)
+                if item.large_file_config
+                else None
+            ),
         )
