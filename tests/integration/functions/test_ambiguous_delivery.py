@@ -124,6 +124,24 @@ def test_a_client_message_id_is_kept_on_the_retried_copy(
     ]
 
 
+def test_an_ambiguous_attempt_keeps_its_rate_limit_slot(
+    api: ApiClient, aws: Any, dropping_server: SmtpServer
+) -> None:
+    # Given 1 message a minute on a server that drops the connection after the data
+    setup_account(api, dropping_server, limit_per_minute=1)
+    add(api, message("m1"), message("m2"))
+    [first, second] = take_queued(aws.queues["medium"])
+    clock = FrozenClock(T, tick=0.001)
+    # When m1's attempt is ambiguous (retried later)
+    assert deliver_one(first, clock) is Outcome.RETRY
+    # Then its slot stays taken: the server may have the message
+    assert counter_buckets(aws.tables["counters"]) == {
+        MINUTE.counter_key("acme", "main"): {MINUTE.bucket(T): 1}
+    }
+    # and m2, in the same minute, waits
+    assert deliver_one(second, clock) is Outcome.RATE_LIMITED
+
+
 def test_with_on_ambiguous_fail_the_message_fails_as_uncertain(
     api: ApiClient, aws: Any, dropping_server: SmtpServer
 ) -> None:

@@ -651,12 +651,17 @@ class _Attempt:
         )
         ticket = self.ctx.new_ticket()
         retries = self.reference.retries + 1
-        # A temporary failure gives its rate-limit slots back (those that still count).
-        releases = [
-            given
-            for slot in self.taken
-            if (given := give_back(slot.window, slot.write, now)) is not None
-        ]
+        # A send that failed for now gives its slots back; one that may have reached the
+        # server (ambiguous) keeps them: the limit is on what may have been sent.
+        releases = (
+            []
+            if isinstance(error, AmbiguousDelivery)
+            else [
+                given
+                for slot in self.taken
+                if (given := give_back(slot.window, slot.write, now)) is not None
+            ]
+        )
         watch_at = self._queue_or_watch(
             self.reference.handed_on(ticket, retries), decision.due_ts, now
         )
