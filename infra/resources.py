@@ -107,7 +107,8 @@ TABLES: dict[str, TableSpec] = {
     # Delivery counters for GET /metrics, per (tenant, account, metric), added to once per
     # sender invocation rather than once per message.
     "metrics": TableSpec("metrics", partition_key="tenant_id", sort_key="series"),
-    # Rate-limit windows: one item per (tenant, account, window, start), expired by TTL.
+    # Rate-limit windows: one item per (tenant, account, window) holding the counts of its
+    # recent sub-buckets, expired by TTL once none of them counts any more.
     "counters": TableSpec("counters", partition_key="key", ttl_attribute="expires_at"),
     "events": TableSpec(
         "events",

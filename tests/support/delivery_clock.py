@@ -92,7 +92,12 @@ def deliver_one(reference: Reference, clock: FrozenClock) -> Outcome:
     return deliver_all([reference], clock)[reference.message_id]
 
 
-def counter_slots(counters_table: str) -> dict[str, int]:
-    """The rate-limit counter items: slots taken, by counter key."""
+def counter_buckets(counters_table: str) -> dict[str, dict[int, int]]:
+    """The rate-limit items as stored: sends per sub-bucket index, by counter key."""
     items = boto3.client("dynamodb").scan(TableName=counters_table, ConsistentRead=True)["Items"]
-    return {item["key"]["S"]: int(item.get("slots", {}).get("N", "0")) for item in items}
+    return {
+        item["key"]["S"]: {
+            int(bucket): int(sends["N"]) for bucket, sends in item["buckets"]["M"].items()
+        }
+        for item in items
+    }

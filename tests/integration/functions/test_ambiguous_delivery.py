@@ -12,15 +12,15 @@ import pytest
 from mailproxy import runtime
 from mailproxy.delivery.mime import stable_message_id
 from mailproxy.domain.message import Message
-from mailproxy.domain.ports import Claimed, CounterCharge
-from mailproxy.domain.rate_limit import Window
+from mailproxy.domain.ports import Claimed
+from mailproxy.domain.rate_limit import SlotFree, SlotWrite, Window, WindowCounts, take_slot
 from mailproxy.domain.status import MessageStatus
 from mailproxy.queueing import Reference
 from mailproxy.service.delivery import Outcome
 from tests.conftest import ApiClient, account_for, message
 from tests.support.delivery_clock import (
     FrozenClock,
-    counter_slots,
+    counter_buckets,
     deliver_all,
     deliver_one,
     live_reference,
@@ -124,6 +124,24 @@ def test_a_client_message_id_is_kept_on_the_retried_copy(
     ]
 
 
+def test_an_ambiguous_attempt_keeps_its_rate_limit_slot(
+    api: ApiClient, aws: Any, dropping_server: SmtpServer
+) -> None:
+    # Given 1 message a minute on a server that drops the connection after the data
+    setup_account(api, dropping_server, limit_per_minute=1)
+    add(api, message("m1"), message("m2"))
+    [first, second] = take_queued(aws.queues["medium"])
+    clock = FrozenClock(T, tick=0.001)
+    # When m1's attempt is ambiguous (retried later)
+    assert deliver_one(first, clock) is Outcome.RETRY
+    # Then its slot stays taken: the server may have the message
+    assert counter_buckets(aws.tables["counters"]) == {
+        MINUTE.counter_key("acme", "main"): {MINUTE.bucket(T): 1}
+    }
+    # and m2, in the same minute, waits
+    assert deliver_one(second, clock) is Outcome.RATE_LIMITED
+
+
 def test_with_on_ambiguous_fail_the_message_fails_as_uncertain(
     api: ApiClient, aws: Any, dropping_server: SmtpServer
 ) -> None:
@@ -148,7 +166,7 @@ def test_with_on_ambiguous_fail_the_message_fails_as_uncertain(
 
 
 def claim_as_dead_sender(
-    message_id: str, now: float, charges: list[CounterCharge] | None = None
+    message_id: str, now: float, charges: list[SlotWrite] | None = None
 ) -> None:
     """What a sender did before it died: claim the message under a lease, and no more."""
     state = state_of("acme", message_id)
@@ -247,24 +265,23 @@ def test_a_take_over_that_finds_the_window_full_defers_the_message(
     setup_account(api, smtp_server, limit_per_minute=1)
     add(api, message("m1"))
     [stale] = take_queued(aws.queues["medium"])
-    charge = CounterCharge(
-        MINUTE.counter_key("acme", "main", T), MINUTE.limit, MINUTE.expires_at(T)
-    )
-    claim_as_dead_sender("m1", T, [charge])
-    # and, after its lease ran out, m2 took the slot of the current minute
+    slot = take_slot(MINUTE, WindowCounts(MINUTE.counter_key("acme", "main")), T)
+    assert isinstance(slot, SlotFree)
+    claim_as_dead_sender("m1", T, [slot.write])
+    # and, after its lease ran out, m2 took the slot of the last 60 s
     later = T + LEASE + 40
     clock = FrozenClock(later, tick=0.001)
     add(api, message("m2"))
     assert deliver_all(take_queued(aws.queues["medium"]), clock) == {"m2": Outcome.SENT}
-    assert counter_slots(aws.tables["counters"])[MINUTE.counter_key("acme", "main", later)] == 1
-    # When m1's record comes back in that minute
+    [buckets] = counter_buckets(aws.tables["counters"]).values()
+    assert buckets == {MINUTE.bucket(later): 1}
+    # When m1's record comes back within 60 s of that send
     outcome = deliver_one(stale, clock)
-    # Then m1 is not sent now, but waits (as a deferral) for the minute to end, and goes then
+    # Then m1 is not sent now, but waits (as a deferral) until that slot frees, and goes then
     assert [r.message["X-Genro-Mail-ID"] for r in smtp_server.received] == ["m2"]
     assert outcome is Outcome.RATE_LIMITED
     state = state_of("acme", "m1")
     assert state.status is MessageStatus.DEFERRED
-    assert state.deferred_ts is not None
-    assert later < state.deferred_ts <= MINUTE.end(later)
-    clock.set(MINUTE.end(later))
+    assert state.deferred_ts == MINUTE.frees_at(MINUTE.bucket(later))
+    clock.set(state.deferred_ts)
     assert deliver_one(live_reference("acme", "m1"), clock) is Outcome.SENT

@@ -29,15 +29,6 @@ class StoredBody:
 
 
 @dataclass(frozen=True)
-class CounterCharge:
-    """One rate-limit slot a send takes: in the window item `key`, if under `limit`."""
-
-    key: str
-    limit: int
-    expires_at: int
-
-
-@dataclass(frozen=True)
 class Claimed:
     claim_token: str
     # The previous owner's lease ran out while it was sending: it may have delivered.
@@ -50,8 +41,12 @@ class NotClaimable:
 
 
 @dataclass(frozen=True)
-class OverLimit:
-    full: list[int] = field(default_factory=list)  # positions in the charges
+class CountersChanged:
+    """The message was claimable, but these rate-limit items are no longer as the sender
+    read them (another sender took a slot or started a sub-bucket): nothing was written;
+    read them again and decide again."""
+
+    keys: list[str] = field(default_factory=list)
 
 
-ClaimResult = Claimed | NotClaimable | OverLimit
+ClaimResult = Claimed | NotClaimable | CountersChanged

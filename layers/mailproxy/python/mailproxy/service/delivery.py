@@ -1,6 +1,11 @@
 """Queued references, delivered: claim (with the account's rate-limit slots), send, record
 the outcome; retry, defer or hand on what cannot go now.
 
+Rate limits: each invocation reads an account's window items once and keeps them; a claim
+takes its slots with writes that hold only while those items are as read, and a sender that
+finds them changed (another sender took a slot meanwhile) reads them again and decides
+again, a few times at most.
+
 One owner at a time: a message is sent only by the sender whose claim succeeded, and its
 outcome is written only with that claim's token. A redelivered or superseded reference claims
 nothing. The one window no store can close is SMTP's own (the connection lost after the data,
@@ -24,11 +29,25 @@ from mailproxy.domain.metrics import Count, Counts
 from mailproxy.domain.ports import (
     Claimed,
     ClaimResult,
-    CounterCharge,
-    OverLimit,
+    CountersChanged,
+    NotClaimable,
     StoredBody,
 )
-from mailproxy.domain.rate_limit import DeferUntil, Window, over_limit, windows_for
+from mailproxy.domain.rate_limit import (
+    DeferUntil,
+    LimitReached,
+    SlotFree,
+    SlotRelease,
+    SlotWrite,
+    Window,
+    WindowCounts,
+    WindowFull,
+    after_release,
+    give_back,
+    over_limit,
+    plan_send,
+    windows_for,
+)
 from mailproxy.domain.record import MessageEvent, MessageState, event_id_for
 from mailproxy.domain.retry import RETRY_DELAYS_SECONDS, Fail, after_failure
 from mailproxy.domain.scheduling import needs_scheduler
@@ -42,6 +61,11 @@ from mailproxy.service.large_files import LargeFileAction, LargeFileSetup
 from mailproxy.service.scheduling import release_message
 
 _TAKEN_OVER = "A previous attempt may have delivered this message (its sender stopped)"
+# Claims tried per reference when other senders keep changing the account's window items
+# between this sender's read and its write; then the reference is handed on for a moment.
+CLAIM_ATTEMPTS = 5
+BUSY_RETRY_SECONDS = 1
+_BUSY = "rate-limit counters busy (other senders took slots meanwhile)"
 
 
 class DeliveryStore(Protocol):
@@ -49,6 +73,7 @@ class DeliveryStore(Protocol):
     def get_bodies(self, tenant_id: str, ids: Iterable[str]) -> dict[str, StoredBody]: ...
     def get_account(self, tenant_id: str, account_id: str) -> StoredAccount | None: ...
     def get_state(self, tenant_id: str, message_id: str) -> MessageState | None: ...
+    def get_window_counts(self, keys: Iterable[str]) -> dict[str, WindowCounts]: ...
     def hold(
         self, tenant_id: str, message_id: str, ticket: str, new_ticket: str, now: float
     ) -> bool: ...
@@ -63,7 +88,7 @@ class DeliveryStore(Protocol):
         now: float,
         lease_seconds: int,
         claim_token: str,
-        charges: list[CounterCharge],
+        charges: list[SlotWrite],
         after_expired_lease: bool = False,
     ) -> ClaimResult: ...
     def requeue_waiting(
@@ -100,7 +125,7 @@ class DeliveryStore(Protocol):
         due_ts: float | None = None,
         new_ticket: str | None = None,
         retries: int | None = None,
-        release: list[CounterCharge] | None = None,
+        release: list[SlotRelease] | None = None,
         refused: dict[str, str] | None = None,
         watch_at: float | None = None,
     ) -> None: ...
@@ -124,9 +149,11 @@ class Outcome(StrEnum):
     SENT = "sent"
     FAILED = "error"
     RETRY = "deferred"
-    RATE_LIMITED = "rate_limited"  # deferred to the end of a full window (not a retry)
+    RATE_LIMITED = "rate_limited"  # deferred until a slot of its full window frees (not a retry)
     HELD = "held"  # its tenant or batch is suspended: kept aside until activation
-    HANDED_ON = "handed_on"  # arrived before its due time; queued again for the rest
+    # Arrived before its due time, queued again for the rest; or lost the race for the rate
+    # limit's items too often in a row, queued again for a moment.
+    HANDED_ON = "handed_on"
     DROPPED = "dropped"  # finished, superseded or owned by another sender: nothing to do
     STALE = "stale"  # lost ownership while sending (lease expired); the new owner decides
 
@@ -205,6 +232,9 @@ class Invocation:
     notes: dict[str, OutcomeNote] = field(default_factory=dict)
     # What the tenant's large_file_config did to a message's attachments, for the log.
     large_files: dict[str, list[LargeFileAction]] = field(default_factory=dict)
+    # The rate-limit items, by key, as last read or written by this invocation: one read
+    # per account and batch, whatever the number of its messages.
+    window_counts: dict[str, WindowCounts] = field(default_factory=dict)
 
     def count(self, reference: Reference, what: Count) -> None:
         self.counts[(reference.tenant_id, reference.account_id or "", what)] += 1
@@ -244,6 +274,23 @@ class Invocation:
             stored = self.ctx.store.get_account(tenant_id, account_id)
             self.accounts[key] = self._with_password(tenant_id, stored) if stored else None
         return self.accounts[key]
+
+    def limit_items(self, keys: list[str], reread: Iterable[str] = ()) -> list[WindowCounts]:
+        """The window items of these keys: as kept, except those not read yet and `reread`."""
+        wanted = set(reread) | {key for key in keys if key not in self.window_counts}
+        if wanted:
+            self.window_counts.update(self.ctx.store.get_window_counts(wanted))
+        return [self.window_counts[key] for key in keys]
+
+    def remember(self, states: Iterable[WindowCounts]) -> None:
+        for state in states:
+            self.window_counts[state.key] = state
+
+    def gave_back(self, releases: Iterable[SlotRelease]) -> None:
+        for release in releases:
+            if release.key in self.window_counts:
+                state = self.window_counts[release.key]
+                self.window_counts[release.key] = after_release(state, release)
 
     def _with_password(self, tenant_id: str, stored: StoredAccount) -> Account:
         account = stored.account
@@ -295,22 +342,21 @@ def _deliver(reference: Reference, invocation: Invocation) -> Outcome:
         return Outcome.HELD
     account = invocation.account(reference.tenant_id, reference.account_id)
     windows = windows_for(account) if account is not None else []
-    charges = [
-        CounterCharge(
-            window.counter_key(reference.tenant_id, reference.account_id or "", now),
-            window.limit,
-            window.expires_at(now),
-        )
-        for window in windows
-    ]
-    attempt = _Attempt(reference, ctx, body, account, charges, now, invocation)
+    attempt = _Attempt(reference, ctx, body, account, windows, now, invocation)
     result = attempt.claim()
-    if isinstance(result, OverLimit):
-        return attempt.over_limit([windows[index] for index in result.full])
+    if isinstance(result, LimitReached):
+        return attempt.over_limit(result.full)
+    if isinstance(result, _Busy):
+        return attempt.busy()
     claimed = result if isinstance(result, Claimed) else attempt.after_refused_claim()
     if isinstance(claimed, Outcome):
         return claimed
     return attempt.send(claimed)
+
+
+@dataclass(frozen=True)
+class _Busy:
+    """Claims kept meeting window items other senders had just changed."""
 
 
 @dataclass
@@ -319,11 +365,83 @@ class _Attempt:
     ctx: DeliveryContext
     body: StoredBody
     account: Account | None
-    charges: list[CounterCharge]
+    windows: list[Window]
     now: float
     invocation: Invocation
+    # The slots this attempt's claim took: given back if the send fails for now.
+    taken: tuple[SlotFree, ...] = ()
+    # The message as read by a claim that found a window full and the message not claimable.
+    refused: MessageState | None = None
 
-    def claim(self, after_expired_lease: bool = False) -> ClaimResult:
+    def claim(
+        self, after_expired_lease: bool = False, known: MessageState | None = None
+    ) -> Claimed | NotClaimable | LimitReached | _Busy:
+        """Claim the message with a slot in each of its account's windows, decided on the
+        items as this invocation knows them; items another sender changed meanwhile are read
+        again and the decision made again (the failed transaction wrote nothing, so no slot
+        is ever taken twice). `known`: the message as just read, if it was."""
+        ref = self.reference
+        keys = [w.counter_key(ref.tenant_id, ref.account_id or "") for w in self.windows]
+        reread: set[str] = set()
+        fresh: set[str] = set()  # read during this claim
+        for attempt in range(CLAIM_ATTEMPTS):
+            if attempt:
+                self.now = self.ctx.clock()
+            fresh |= reread | {key for key in keys if key not in self.invocation.window_counts}
+            states = self.invocation.limit_items(keys, reread)
+            plan = plan_send(self.windows, states, self.now)
+            if isinstance(plan, LimitReached):
+                unsure = self._unconfirmed(plan.full, keys, fresh)
+                if unsure:
+                    reread = unsure  # a failure is for good: not on what may be out of date
+                    continue
+                # No claim is tried, so what its condition would have said of the message is
+                # asked here: an early or stale reference is not deferred or failed again.
+                state = known or self.ctx.store.get_state(ref.tenant_id, ref.message_id)
+                if not self._claimable(state, after_expired_lease):
+                    self.refused = state
+                    return NotClaimable()
+                return plan
+            result = self._claim(after_expired_lease, [slot.write for slot in plan.slots])
+            if isinstance(result, CountersChanged):
+                reread = set(result.keys)
+                continue
+            if isinstance(result, Claimed):
+                self.invocation.remember(slot.after for slot in plan.slots)
+                self.taken = plan.slots
+            return result
+        return _Busy()
+
+    def _unconfirmed(
+        self, full: tuple[WindowFull, ...], keys: list[str], fresh: set[str]
+    ) -> set[str]:
+        """Full windows known from an earlier read, when the account rejects over a limit:
+        what was read may since have lost a slot given back, and a rejection is final (a
+        deferral from such a read is at worst a little long, and is not read again)."""
+        if self.account is None or self.account.limit_behavior != "reject":
+            return set()
+        by_window = dict(zip(self.windows, keys, strict=True))
+        return {by_window[found.window] for found in full} - fresh
+
+    def _claimable(self, state: MessageState | None, after_expired_lease: bool) -> bool:
+        """The condition of the store's claim, on the message as read."""
+        if (
+            state is None
+            or state.ticket != self.reference.ticket
+            or state.body_version != self.body.version
+        ):
+            return False
+        if after_expired_lease:
+            return (
+                state.status is MessageStatus.SENDING
+                and state.lease_until is not None
+                and state.lease_until < self.now
+            )
+        return state.status in WAITING_STATUSES and (
+            state.deferred_ts is None or state.deferred_ts <= self.now
+        )
+
+    def _claim(self, after_expired_lease: bool, charges: list[SlotWrite]) -> ClaimResult:
         return self.ctx.store.claim(
             self.reference.tenant_id,
             self.reference.message_id,
@@ -332,15 +450,21 @@ class _Attempt:
             now=self.now,
             lease_seconds=self.ctx.lease_seconds,
             claim_token=self.ctx.new_ticket(),
-            charges=self.charges,
+            charges=charges,
             after_expired_lease=after_expired_lease,
         )
+
+    def busy(self) -> Outcome:
+        """Other senders kept taking slots between this one's reads and writes: try again
+        in a moment rather than spin (not a deferral, not a retry)."""
+        self.invocation.note(self.reference, OutcomeNote(reason=_BUSY))
+        return self._hand_on(self.now + BUSY_RETRY_SECONDS)
 
     def after_refused_claim(self) -> Claimed | Outcome:
         """Why the claim was refused, and what follows: hand on an early reference, take
         over from a sender whose lease ran out, or drop a reference that is not live."""
         ref = self.reference
-        state = self.ctx.store.get_state(ref.tenant_id, ref.message_id)
+        state = self.refused or self.ctx.store.get_state(ref.tenant_id, ref.message_id)
         if state is None or state.ticket != ref.ticket:
             return Outcome.DROPPED
         if (
@@ -355,12 +479,13 @@ class _Attempt:
             and state.lease_until < self.now
             and state.body_version == self.body.version
         ):
-            taken = self.claim(after_expired_lease=True)
+            taken = self.claim(after_expired_lease=True, known=state)
             if isinstance(taken, Claimed):
                 return taken
-            if isinstance(taken, OverLimit):
-                windows = windows_for(self.account) if self.account is not None else []
-                return self.over_limit([windows[i] for i in taken.full], taken_over=True)
+            if isinstance(taken, LimitReached):
+                return self.over_limit(taken.full, taken_over=True)
+            if isinstance(taken, _Busy):
+                return self.busy()
         return Outcome.DROPPED
 
     def _hand_on(self, due_ts: float) -> Outcome:
@@ -376,12 +501,13 @@ class _Attempt:
         )
         return Outcome.HANDED_ON if moved else Outcome.DROPPED
 
-    def over_limit(self, full: list[Window], taken_over: bool = False) -> Outcome:
-        """No slot now: wait for the window, or fail, as the account says. Taking over from
-        a sender whose lease ran out, the message may already have gone: said so first."""
+    def over_limit(self, full: tuple[WindowFull, ...], taken_over: bool = False) -> Outcome:
+        """No slot now: wait until one frees up, or fail, as the account says. Taking over
+        from a sender whose lease ran out, the message may already have gone: said so
+        first."""
         ref = self.reference
         assert self.account is not None
-        decision = over_limit(self.account, full, self.now)
+        decision = over_limit(self.account, full)
         events = [self._ambiguous(self.now, _TAKEN_OVER, "lease")] if taken_over else []
         if not isinstance(decision, DeferUntil):
             self.invocation.note(ref, OutcomeNote(reason=decision.reason))
@@ -557,6 +683,17 @@ class _Attempt:
         )
         ticket = self.ctx.new_ticket()
         retries = self.reference.retries + 1
+        # A send that failed for now gives its slots back; one that may have reached the
+        # server (ambiguous) keeps them: the limit is on what may have been sent.
+        releases = (
+            []
+            if isinstance(error, AmbiguousDelivery)
+            else [
+                given
+                for slot in self.taken
+                if (given := give_back(slot.window, slot.write, now)) is not None
+            ]
+        )
         watch_at = self._queue_or_watch(
             self.reference.handed_on(ticket, retries), decision.due_ts, now
         )
@@ -573,7 +710,7 @@ class _Attempt:
                 },
             )
         )
-        return self._finish(
+        outcome = self._finish(
             claimed,
             Outcome.RETRY,
             status=MessageStatus.DEFERRED,
@@ -583,10 +720,12 @@ class _Attempt:
             due_ts=decision.due_ts,
             new_ticket=ticket,
             retries=retries,
-            # A temporary failure gives its rate-limit slots back.
-            release=self.charges,
+            release=releases,
             watch_at=watch_at,
         )
+        if outcome is Outcome.RETRY:
+            self.invocation.gave_back(releases)
+        return outcome
 
     def _queue_or_watch(self, reference: Reference, due_ts: float, now: float) -> float | None:
         """Queue the next reference, held back until due_ts; or, when that is later than a

@@ -17,18 +17,24 @@ from mailproxy.domain.errors import StaleWrite
 from mailproxy.domain.ports import (
     Claimed,
     ClaimResult,
-    CounterCharge,
+    CountersChanged,
     DeleteOutcome,
     NotClaimable,
-    OverLimit,
     StoredBody,
     SubmissionWrite,
 )
 from mailproxy.domain.priority import Priority
+from mailproxy.domain.rate_limit import SlotRelease, SlotWrite, WindowCounts
 from mailproxy.domain.record import MessageEvent, MessageState
 from mailproxy.domain.scheduling import due_shard, held_shard
 from mailproxy.domain.status import FINAL_STATUSES, WAITING_STATUSES, EventType, MessageStatus
-from mailproxy.store.base import BATCH_GET_LIMIT, Records, failed_items, is_condition_failure
+from mailproxy.store.base import (
+    BATCH_GET_LIMIT,
+    Records,
+    Transaction,
+    failed_items,
+    is_condition_failure,
+)
 from mailproxy.store.payloads import PayloadBucket, payload_key
 
 if TYPE_CHECKING:
@@ -171,13 +177,14 @@ class MessageRecords(Records):
         now: float,
         lease_seconds: int,
         claim_token: str,
-        charges: list[CounterCharge],
+        charges: list[SlotWrite],
         after_expired_lease: bool = False,
     ) -> ClaimResult:
         """Make this sender the message's one owner and take its rate-limit slots, in one
         transaction: either all of it happens or none. A message is claimable with this
         reference's ticket and body when it waits and is due; with after_expired_lease, also
-        when a previous owner's lease ran out."""
+        when a previous owner's lease ran out. A slot is taken only while its window's item
+        is as the sender's decision assumed (CountersChanged otherwise)."""
         m = self._m.message
         if after_expired_lease:
             claimable = (m.status == MessageStatus.SENDING.value) & (m.lease_until < now)
@@ -191,7 +198,6 @@ class MessageRecords(Records):
             else (m.body_version == body_version)
         )
         condition = (m.ticket == ticket) & same_body & claimable
-        counter = self._m.counter
         try:
             with self._transaction() as tx:
                 tx.update(
@@ -209,25 +215,66 @@ class MessageRecords(Records):
                     condition=condition,
                 )
                 for charge in charges:
-                    tx.update(
-                        counter(charge.key),
-                        actions=[counter.slots.add(1), counter.expires_at.set(charge.expires_at)],
-                        condition=counter.slots.does_not_exist() | (counter.slots < charge.limit),
-                    )
+                    self._take_slot(tx, charge)
         except TransactWriteError as error:
             if not is_condition_failure(error):
                 raise
             failed = failed_items(error)
             if 0 in failed or not failed:
                 return NotClaimable()
-            return OverLimit([index - 1 for index in failed])
+            return CountersChanged([charges[index - 1].key for index in failed])
         return Claimed(claim_token, after_expired_lease)
 
-    def release(self, charges: list[CounterCharge]) -> None:
-        """Give back slots taken by a claim whose send did not happen."""
+    def _take_slot(self, tx: Transaction, write: SlotWrite) -> None:
+        """The conditional write of domain/rate_limit.py's SlotWrite."""
         counter = self._m.counter
-        for charge in charges:
-            counter(charge.key).update(actions=[counter.slots.add(-1)])
+        bucket = counter.buckets[str(write.bucket)]
+        if write.version == 0:
+            tx.update(
+                counter(write.key),
+                actions=[
+                    counter.buckets.set({str(write.bucket): 1}),
+                    counter.version.set(write.new_version),
+                    counter.expires_at.set(write.expires_at),
+                ],
+                condition=counter.version.does_not_exist(),
+            )
+        elif write.below is not None:
+            tx.update(
+                counter(write.key),
+                actions=[bucket.set(bucket + 1)],
+                condition=(counter.version == write.version) & (bucket < write.below),
+            )
+        else:
+            condition = counter.version == write.version
+            if write.newest_at_most is not None:
+                newest, at_most = write.newest_at_most
+                condition &= counter.buckets[str(newest)] <= at_most
+            tx.update(
+                counter(write.key),
+                actions=[
+                    bucket.set(1),
+                    counter.version.set(write.new_version),
+                    counter.expires_at.set(write.expires_at),
+                    *(counter.buckets[str(dropped)].remove() for dropped in write.drop),
+                ],
+                condition=condition,
+            )
+
+    def get_window_counts(self, keys: Iterable[str]) -> dict[str, WindowCounts]:
+        """The rate-limit items of these keys, read consistently in one call (a key without
+        an item yet: version 0, no sends)."""
+        wanted = sorted(set(keys))
+        found = {key: WindowCounts(key) for key in wanted}
+        for chunk in _chunks(wanted, BATCH_GET_LIMIT):
+            for item in self._m.counter.batch_get(chunk, consistent_read=True):
+                raw = item.buckets.as_dict() if item.buckets is not None else {}
+                found[item.key] = WindowCounts(
+                    item.key,
+                    int(item.version or 0),
+                    {int(bucket): int(sends) for bucket, sends in raw.items()},
+                )
+        return found
 
     def get_state(self, tenant_id: str, message_id: str) -> MessageState | None:
         try:
@@ -381,7 +428,7 @@ class MessageRecords(Records):
         due_ts: float | None = None,
         new_ticket: str | None = None,
         retries: int | None = None,
-        release: list[CounterCharge] | None = None,
+        release: list[SlotRelease] | None = None,
         refused: dict[str, str] | None = None,
         watch_at: float | None = None,
     ) -> None:
@@ -416,8 +463,14 @@ class MessageRecords(Records):
                 tx.update(m(tenant_id, message_id), actions=actions, condition=condition)
                 for event in events:
                     tx.save(self._from_event(tenant_id, event))
-                for charge in release or []:
-                    tx.update(counter(charge.key), actions=[counter.slots.add(-1)])
+                for given in release or []:
+                    # Unconditional, and no new version: a lower count is safe for every
+                    # sender's decision. The item exists (its slot still counts, and items
+                    # outlive their last counted send); the sub-bucket might not, if a sender
+                    # whose clock runs ahead removed it as expired: it then reads -1, which
+                    # no count takes below zero.
+                    bucket = counter.buckets[str(given.bucket)]
+                    tx.update(counter(given.key), actions=[bucket.set((bucket | 0) - 1)])
         except TransactWriteError as failure:
             if is_condition_failure(failure):
                 raise StaleWrite(message_id) from failure

@@ -10,6 +10,7 @@ from pynamodb.attributes import (
     BooleanAttribute,
     JSONAttribute,
     ListAttribute,
+    MapAttribute,
     NumberAttribute,
     UnicodeAttribute,
 )
@@ -164,11 +165,14 @@ def bind_models(
         expires_at = NumberAttribute(null=True)
 
     class CounterModel(Model):
-        """Slots taken in one rate-limit window of one account."""
+        """One rate-limit window of one account: sends per recent sub-bucket (keyed by the
+        sub-bucket's index, as text), and a version that moves whenever a sub-bucket is
+        started (domain/rate_limit.py says why that is enough)."""
 
         Meta = _meta(counters)
         key = UnicodeAttribute(hash_key=True)
-        slots = NumberAttribute(null=True)
+        buckets = MapAttribute(null=True)  # type: ignore[var-annotated]
+        version = NumberAttribute(null=True)
         expires_at = NumberAttribute(null=True)
 
     class EventModel(Model):
