@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import importlib.util
 import json
+import re
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -53,6 +54,10 @@ def http_event(
     """An HTTP API (payload format 2.0) event for one request."""
     raw_body = body.encode() if isinstance(body, str) else body
     lowered = {key.lower(): value for key, value in (headers or {}).items()}
+    # API Gateway takes the Cookie header out of `headers` and hands it over as `cookies`,
+    # one entry per cookie (several Cookie headers arrive joined, by "; " or ", ").
+    cookie_header = lowered.pop("cookie", "")
+    cookies = [c.strip() for c in re.split(r"[;,]", cookie_header) if c.strip()]
     params: dict[str, str] = {}
     for key, value in parse_qsl(query, keep_blank_values=True):
         params[key] = f"{params[key]},{value}" if key in params else value
@@ -83,6 +88,8 @@ def http_event(
         },
         "isBase64Encoded": False,
     }
+    if cookies:
+        event["cookies"] = cookies
     if params:
         event["queryStringParameters"] = params
     if raw_body:
