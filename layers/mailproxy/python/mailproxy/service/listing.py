@@ -9,7 +9,6 @@ from mailproxy.domain.account import StoredAccount
 from mailproxy.domain.metrics import Series
 from mailproxy.domain.record import MessageEvent, MessageState
 from mailproxy.domain.tenant import Tenant
-from mailproxy.prometheus import exposition
 
 
 class ListingStore(Protocol):
@@ -64,6 +63,10 @@ class MetricsStore(Protocol):
 def prometheus_text(store: MetricsStore) -> str:
     """GET /metrics: the delivery counters of every tenant and account (no token needed, as
     in genro-mail-proxy; the figures are counts, not content)."""
+    # Imported here: prometheus_client (and the asyncio it pulls in) is a tenth of the api's
+    # cold start, and only GET /metrics needs it.
+    from mailproxy.prometheus import exposition
+
     names = {tenant.id: tenant.name or tenant.id for tenant in store.list_tenants()}
     accounts = [
         (stored.account.tenant_id or "", stored.account.id) for stored in store.list_accounts(None)
