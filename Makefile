@@ -54,7 +54,7 @@ bench-smtp: $(VENV)/.test-installed
 bench-aws-calls: $(VENV)/.test-installed
 	$(PY) bench/aws_calls.py
 
-# The happy path priced: $ per million messages at list prices (N = 1,000, about a minute).
+# The happy path priced: $ per million messages at list prices (N = 1,000, about two minutes).
 bench-cost: $(VENV)/.test-installed
 	$(PY) bench/cost.py
 

@@ -14,7 +14,8 @@ is priced is what was sent:
   items returned (4 KB units, eventually consistent half, transactional double);
 - SQS: requests per 64 KB of payload, the event source mapping's receive and delete batches
   included (the local poller does what it does: one receive per 10 records, one delete batch);
-- Lambda: each handler invocation timed (moto's work inside it too, so an upper bound), billed
+- Lambda: each handler invocation timed (moto's work inside it too, with local mode's patches
+  of infra/local/moto_patches.py so that it does not grow with the table; an upper bound), billed
   per ms at the memory sizes of infra/constructs on arm64, plus requests;
 - API Gateway HTTP API requests in 512 KB units; KMS Decrypt and S3 calls as counted;
 - CloudWatch Logs ingestion: the bytes the handlers write to stdout/stderr (log lines at the
@@ -329,6 +330,7 @@ def main() -> int:
     import boto3
     from moto import mock_aws
 
+    from infra.local import moto_patches
     from infra.local.events import load_handler
     from infra.local.pollers import poll_once
     from infra.local.provision import provision
@@ -336,6 +338,9 @@ def main() -> int:
     from tests.conftest import ApiClient
     from tests.support.smtp_servers import SmtpServer
 
+    # Local mode's patches: moto's cost would otherwise grow with every item stored (a
+    # transaction deep-copies its tables), and the handlers' durations with it.
+    moto_patches.install()
     # AUTH without TLS on 127.0.0.1 is the point here: aiosmtpd's warnings about it are noise.
     warnings.filterwarnings("ignore", "Requiring AUTH while not requiring TLS")
     logging.getLogger("mail.log").setLevel(logging.ERROR)
