@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 PIP_FLAGS := --quiet --disable-pip-version-check
 
-.PHONY: synth deploy run test lint unit integration e2e bench bench-cold-start bench-smtp bench-aws-calls bench-local bench-side-by-side clean
+.PHONY: synth deploy run test lint unit integration e2e bench bench-cold-start bench-smtp bench-aws-calls bench-cost bench-local bench-side-by-side clean
 
 $(VENV)/bin/python:
 	$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11) and "mailproxy needs Python 3.11 or newer")'
@@ -53,6 +53,10 @@ bench-smtp: $(VENV)/.test-installed
 
 bench-aws-calls: $(VENV)/.test-installed
 	$(PY) bench/aws_calls.py
+
+# The happy path priced: $ per million messages at list prices (N = 1,000, about two minutes).
+bench-cost: $(VENV)/.test-installed
+	$(PY) bench/cost.py
 
 # Local mode under volume, from outside: N = 1,000 and 10,000 (a few minutes).
 bench-local: $(VENV)/.test-installed

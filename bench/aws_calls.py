@@ -7,6 +7,8 @@ not the Lambda's, and are left out). Also printed: the size of the item a status
 rewrites, beside the size of the message body, since DynamoDB bills writes by item size.
 
 Run: .venv/bin/python bench/aws_calls.py
+
+bench/cost.py runs the same path and prices it; the helpers it shares are the public names here.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import os
 import sys
 import threading
 from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -36,47 +39,105 @@ def _count(event_name: str, **_: Any) -> None:
         calls[f"{_inside.handler}: {service}.{operation}"] += 1
 
 
-def _hook_every_client() -> None:
+def current_handler() -> str | None:
+    """The name `counted` gave the invocation running in this thread (None: outside one)."""
+    return getattr(_inside, "handler", None)
+
+
+def hook_every_client(*hooks: tuple[str, Callable[..., None]]) -> None:
+    """Every botocore client created from now on calls `_count` (and `hooks`, as pairs of
+    event name and handler) on each API call: PynamoDB's clients included."""
     import botocore.session
 
     original = botocore.session.Session.create_client
 
     def create_client(self: Any, *args: Any, **kwargs: Any) -> Any:
         client = original(self, *args, **kwargs)
-        client.meta.events.register("before-call.*.*", _count)
+        for event_name, hook in (("before-call.*.*", _count), *hooks):
+            client.meta.events.register(event_name, hook)
         return client
 
     botocore.session.Session.create_client = create_client  # type: ignore[method-assign]
 
 
-def _counted(name: str, handler: Any) -> Any:
+def counted(name: str, handler: Any) -> Any:
+    """`handler`, whose AWS calls are counted under `name`; nested, the outer name comes back
+    afterwards (an event source mapping around the handler it invokes)."""
+
     def invoke(event: dict[str, Any], context: Any) -> Any:
+        outer = current_handler()
         _inside.handler = name
         try:
             return handler(event, context)
         finally:
-            _inside.handler = None
+            _inside.handler = outer
 
     return invoke
 
 
-def main() -> int:
+def set_up_environment(log_level: str = "ERROR") -> None:
+    """Fake credentials, moto's region, the admin token; call before importing boto3."""
     os.environ.update(
         AWS_ACCESS_KEY_ID="bench",
         AWS_SECRET_ACCESS_KEY="bench",
         AWS_DEFAULT_REGION="us-east-1",
         AWS_ACCOUNT_ID_ENDPOINT_MODE="disabled",
         MAILPROXY_ADMIN_TOKEN="bench-token",
-        POWERTOOLS_LOG_LEVEL="ERROR",
+        POWERTOOLS_LOG_LEVEL=log_level,
     )
     os.environ.pop("AWS_ENDPOINT_URL", None)
-    _hook_every_client()
+
+
+def account_for(smtp: Any, **extra: Any) -> dict[str, Any]:
+    """The one account of the bench: one rate-limit window, high enough never to defer."""
+    return {
+        "id": "main",
+        "tenant_id": "bench",
+        "host": "127.0.0.1",
+        "port": smtp.port,
+        "use_tls": False,
+        "limit_per_minute": 100_000,
+        **extra,
+    }
+
+
+def submit(api: Any, messages: int, per_request: int = PER_REQUEST) -> None:
+    """`messages` typical transactional messages (a 1 KB body), `per_request` per call."""
+    body = "Hello, this is a typical transactional message. " * 20
+    for start in range(0, messages, per_request):
+        batch = [
+            {
+                "id": f"m{n}",
+                "tenant_id": "bench",
+                "account_id": "main",
+                "from": "app@bench.test",
+                "to": [f"user{n}@example.test"],
+                "subject": f"Order {n}",
+                "body": body,
+            }
+            for n in range(start, min(start + per_request, messages))
+        ]
+        status, answer = api.call("POST", "/commands/add-messages", {"messages": batch})
+        assert status == 200 and answer["queued"] == len(batch), answer
+
+
+def drain(sqs: Any, queue_url: str, sender: Any, poll: Any = None) -> None:
+    """Invoke `sender` as the event source mapping does, until the queue is empty."""
+    from infra.local.pollers import poll_once
+
+    poll = poll or poll_once
+    while poll(sqs, queue_url, sender) > 0:
+        pass
+
+
+def main() -> int:
+    set_up_environment()
+    hook_every_client()
 
     import boto3
     from moto import mock_aws
 
     from infra.local.events import load_handler
-    from infra.local.pollers import poll_once
     from infra.local.provision import provision
     from mailproxy import runtime
     from tests.conftest import ApiClient
@@ -86,37 +147,12 @@ def main() -> int:
         names = provision(boto3.Session())
         os.environ["MAILPROXY_RESOURCES"] = names.to_json()
         runtime.reset()
-        api = ApiClient(_Module(_counted("api", load_handler("api").lambda_handler)), "bench-token")
-        sender = _counted("sender", load_handler("sender").lambda_handler)
-        account = {
-            "id": "main",
-            "tenant_id": "bench",
-            "host": "127.0.0.1",
-            "port": smtp.port,
-            "use_tls": False,
-            "limit_per_minute": 100_000,
-        }
-        assert api.call("POST", "/account", account)[0] == 200
+        api = ApiClient(Module(counted("api", load_handler("api").lambda_handler)), "bench-token")
+        sender = counted("sender", load_handler("sender").lambda_handler)
+        assert api.call("POST", "/account", account_for(smtp))[0] == 200
         calls.clear()  # the account set-up is not part of a message's cost
-        body = "Hello, this is a typical transactional message. " * 20
-        for start in range(0, MESSAGES, PER_REQUEST):
-            batch = [
-                {
-                    "id": f"m{n}",
-                    "tenant_id": "bench",
-                    "account_id": "main",
-                    "from": "app@bench.test",
-                    "to": [f"user{n}@example.test"],
-                    "subject": f"Order {n}",
-                    "body": body,
-                }
-                for n in range(start, start + PER_REQUEST)
-            ]
-            status, answer = api.call("POST", "/commands/add-messages", {"messages": batch})
-            assert status == 200 and answer["queued"] == PER_REQUEST, answer
-        sqs = boto3.client("sqs")
-        while poll_once(sqs, names.queues["medium"], sender) > 0:
-            pass
+        submit(api, MESSAGES)
+        drain(boto3.client("sqs"), names.queues["medium"], sender)
         delivered = len(smtp.received)
         assert delivered == MESSAGES, delivered
 
@@ -132,7 +168,7 @@ def main() -> int:
     return 0
 
 
-class _Module:
+class Module:
     """What ApiClient expects of a handler module."""
 
     def __init__(self, lambda_handler: Any) -> None:
