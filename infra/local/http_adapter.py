@@ -75,11 +75,13 @@ class HttpFront:
                 channel.handle_close()
             server.close()  # with its trigger: the loop ends once nothing is left to watch
 
+        # The workers first: one finishing a response pulls the trigger, which must still be
+        # open then (closed under it, the worker dies with EBADF).
+        server.task_dispatcher.shutdown(cancel_pending=True, timeout=timeout)
         # waitress has no stop() for a server run in a thread, and asyncore is not
         # thread-safe: the close runs on the loop's own thread.
         server.trigger.pull_trigger(close_all)
         self._thread.join(timeout)
-        server.task_dispatcher.shutdown(cancel_pending=True, timeout=timeout)
 
 
 def make_server(
