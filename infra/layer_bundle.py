@@ -1,11 +1,15 @@
 """The third-party dependencies layer, built locally without Docker.
 
-pip installs the project's runtime dependencies (read from pyproject.toml, one source of
-truth) as Linux arm64 wheels for Python 3.12 into `<cache>/<hash>/python`, the folder layout
-Lambda expects in a layer (`/opt/python`). The folder is keyed by a hash of the requirements
-and the target platform, so a second synth (and every test after the first) reuses it
-without touching the network. Several processes may build at once: each builds in its own
-temporary folder and the first rename wins.
+The versions come from uv.lock, the one lock file that `make run` and `make test` install
+from too, so Lambda runs what the tests ran. `uv export` lists the runtime dependencies of the
+project (no extras) pinned with their hashes; their markers are evaluated for Lambda (Linux
+arm64, CPython 3.12), not for the machine that builds; pip then installs exactly that list
+(`--no-deps`: the export is already the full closure, and pip would judge markers by the build
+machine) as arm64 wheels into `<cache>/<hash>/python`, the folder layout Lambda expects in a
+layer (`/opt/python`). The folder is keyed by a hash of the pins and the target platform, so
+a second synth (and every test after the first) reuses it without touching the network.
+Several processes may build at once: each builds in its own temporary folder and the first
+rename wins.
 """
 
 from __future__ import annotations
@@ -16,25 +20,95 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import tomllib
 from pathlib import Path
 
+from packaging.markers import Marker
+
 ROOT = Path(__file__).resolve().parent.parent
-PYPROJECT = ROOT / "pyproject.toml"
+LOCK = ROOT / "uv.lock"
 CACHE_ENV = "MAILPROXY_LAYER_CACHE"
 DEFAULT_CACHE = ROOT / "cdk.out" / ".layer-cache"
+# The Makefile points this at the uv it bootstrapped (.venv-tools), the same uv that locked.
+UV_ENV = "MAILPROXY_UV"
 
 PLATFORM = "manylinux2014_aarch64"
 PYTHON_VERSION = "3.12"
+# What a marker in the lock sees on Lambda's python3.12 arm64 runtime.
+LAMBDA_ENVIRONMENT = {
+    "implementation_name": "cpython",
+    "os_name": "posix",
+    "platform_machine": "aarch64",
+    "platform_python_implementation": "CPython",
+    "platform_system": "Linux",
+    "python_full_version": f"{PYTHON_VERSION}.0",
+    "python_version": PYTHON_VERSION,
+    "sys_platform": "linux",
+}
 
 
 class BundlingError(RuntimeError):
     """pip could not install the dependencies for the Lambda platform."""
 
 
-def runtime_requirements(pyproject: Path = PYPROJECT) -> list[str]:
-    with pyproject.open("rb") as handle:
-        return list(tomllib.load(handle)["project"]["dependencies"])
+def uv_binary() -> str:
+    explicit = os.environ.get(UV_ENV)
+    if explicit:
+        return explicit
+    bootstrapped = ROOT / ".venv-tools" / "bin" / "uv"
+    if bootstrapped.exists():
+        return str(bootstrapped)
+    found = shutil.which("uv")
+    if found:
+        return found
+    raise BundlingError(f"uv not found: run a make target first, or set {UV_ENV}")
+
+
+def export_lock() -> str:
+    """uv.lock's runtime dependencies as requirements.txt text, with hashes and markers."""
+    command = [
+        uv_binary(),
+        "export",
+        "--frozen",  # the lock as committed; `make test` checks it matches pyproject.toml
+        "--no-dev",
+        "--no-emit-project",
+        "--no-header",
+        # The CDK CLI sets FORCE_COLOR for the app: escape codes would land in the pins.
+        "--color",
+        "never",
+        "--format",
+        "requirements.txt",
+        "--directory",
+        str(ROOT),
+    ]
+    done = subprocess.run(command, capture_output=True, text=True, check=False)  # noqa: S603
+    if done.returncode != 0:
+        raise BundlingError(f"uv export failed ({done.returncode}):\n{done.stderr[-4000:]}")
+    return done.stdout
+
+
+def runtime_requirements(exported: str | None = None) -> list[str]:
+    """One line per package Lambda needs: `name==version --hash=... ...`, markers applied."""
+    text = export_lock() if exported is None else exported
+    requirements = []
+    for raw in text.replace("\\\n", " ").splitlines():
+        line = " ".join(raw.split())
+        if not line or line.startswith("#"):
+            continue
+        spec, _, hashes = line.partition(" --hash")
+        pin, _, marker = spec.partition(";")
+        if marker.strip() and not Marker(marker.strip()).evaluate(LAMBDA_ENVIRONMENT):
+            continue
+        requirements.append(f"{pin.strip()} --hash{hashes}" if hashes else pin.strip())
+    return requirements
+
+
+def pins(requirements: list[str]) -> dict[str, str]:
+    """`{name: version}` of requirement lines as runtime_requirements gives them."""
+    pinned = {}
+    for requirement in requirements:
+        name, _, version = requirement.split()[0].partition("==")
+        pinned[name] = version
+    return pinned
 
 
 def bundle_key(requirements: list[str]) -> str:
@@ -52,6 +126,9 @@ def dependencies_layer_dir(cache: Path | None = None) -> Path:
     cache.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix="deps-build-", dir=cache))
     try:
+        # Outside `python/`, and deleted before the rename: it is not part of the layer.
+        listed = work / "requirements.txt"
+        listed.write_text("\n".join(requirements) + "\n")
         command = [
             sys.executable,
             "-m",
@@ -60,6 +137,8 @@ def dependencies_layer_dir(cache: Path | None = None) -> Path:
             "--quiet",
             "--disable-pip-version-check",
             "--no-compile",
+            "--no-deps",
+            "--require-hashes",
             "--platform",
             PLATFORM,
             "--implementation",
@@ -69,11 +148,13 @@ def dependencies_layer_dir(cache: Path | None = None) -> Path:
             "--only-binary=:all:",
             "--target",
             str(work / "python"),
-            *requirements,
+            "--requirement",
+            str(listed),
         ]
         done = subprocess.run(command, capture_output=True, text=True, check=False)  # noqa: S603
         if done.returncode != 0:
             raise BundlingError(f"pip failed ({done.returncode}):\n{done.stderr[-4000:]}")
+        listed.unlink()
         for junk in (work / "python").glob("**/__pycache__"):
             shutil.rmtree(junk, ignore_errors=True)
         try:

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 pytest.importorskip(
-    "aws_cdk", reason="aws-cdk-lib is not installed: pip install -e '.[infra]' (or '.[test]')"
+    "aws_cdk", reason="aws-cdk-lib is not installed: make .venv/.infra-installed (or make test)"
 )
 
 from aws_cdk.assertions import Match, Template

@@ -2,15 +2,54 @@
 
 from __future__ import annotations
 
+import tomllib
 from pathlib import Path
+
+from packaging.utils import canonicalize_name
 
 from infra import layer_bundle
 
 
-def test_requirements_come_from_pyproject() -> None:
-    requirements = layer_bundle.runtime_requirements()
-    names = {r.split(">")[0].split("<")[0].split("=")[0].strip() for r in requirements}
-    assert {"boto3", "aws-lambda-powertools", "pydantic", "pynamodb", "requests"} <= names
+def lock_versions() -> dict[str, str]:
+    with layer_bundle.LOCK.open("rb") as handle:
+        lock = tomllib.load(handle)
+    return {canonicalize_name(p["name"]): p["version"] for p in lock["package"]}
+
+
+def test_layer_pins_are_the_lock_versions_of_the_runtime_dependencies() -> None:
+    # Read apart from uv (tomllib), so a wrong export flag or parse cannot agree with itself.
+    versions = lock_versions()
+    pinned = {
+        canonicalize_name(n): v
+        for n, v in layer_bundle.pins(layer_bundle.runtime_requirements()).items()
+    }
+    assert pinned == {name: versions[name] for name in pinned}
+    with (layer_bundle.ROOT / "pyproject.toml").open("rb") as handle:
+        declared = tomllib.load(handle)["project"]["dependencies"]
+    direct = {canonicalize_name(d.split(">")[0].split("<")[0].split("=")[0]) for d in declared}
+    assert direct <= set(pinned)
+    # Only the runtime: nothing of the local, infra or test extras rides along to Lambda.
+    assert not {"moto", "aws-cdk-lib", "pytest", "pip", "mailproxy"} & set(pinned)
+
+
+def test_every_pin_carries_hashes() -> None:
+    for requirement in layer_bundle.runtime_requirements():
+        assert "==" in requirement.split()[0]
+        assert " --hash=sha256:" in requirement
+
+
+def test_markers_are_judged_for_lambda_not_for_this_machine() -> None:
+    exported = (
+        "a==1.0 ; python_full_version < '3.12' \\\n    --hash=sha256:aa\n"
+        "b==2.0 ; sys_platform == 'win32'\n"
+        "c==3.0 ; platform_machine == 'aarch64' and python_full_version >= '3.12' \\\n"
+        "    --hash=sha256:cc \\\n    --hash=sha256:cd\n"
+        "d==4.0\n"
+    )
+    assert layer_bundle.runtime_requirements(exported) == [
+        "c==3.0 --hash=sha256:cc --hash=sha256:cd",
+        "d==4.0",
+    ]
 
 
 def test_bundle_key_follows_requirements_not_their_order() -> None:
@@ -20,8 +59,10 @@ def test_bundle_key_follows_requirements_not_their_order() -> None:
 
 
 def test_a_built_bundle_is_reused_without_pip(tmp_path: Path, monkeypatch) -> None:
-    key = layer_bundle.bundle_key(layer_bundle.runtime_requirements())
+    requirements = layer_bundle.runtime_requirements()
+    key = layer_bundle.bundle_key(requirements)
     (tmp_path / f"deps-{key}" / "python").mkdir(parents=True)
+    monkeypatch.setattr(layer_bundle, "runtime_requirements", lambda: requirements)
 
     def no_pip(*args: object, **kwargs: object) -> None:
         raise AssertionError("pip ran for a cached bundle")
