@@ -73,7 +73,9 @@ class LocalMode:
             if result:
                 return result
             time.sleep(0.2)
-        raise AssertionError(f"timed out waiting for {what}")
+        # What local mode said last is what explains a wait that never ended.
+        console = "".join(self.lines[-40:])
+        raise AssertionError(f"timed out waiting for {what}; local mode's last lines:\n{console}")
 
 
 def local_mode_env(extra_env: dict[str, str]) -> dict[str, str]:
