@@ -38,7 +38,6 @@ NAMESPACE = "MailProxy"
 ALL_TENANTS = {"scope": "all"}
 # Outcomes that write an event a tenant hears of in its delivery report.
 REPORTABLE = {Outcome.SENT, Outcome.FAILED, Outcome.RETRY, Outcome.RATE_LIMITED}
-processor = BatchProcessor(event_type=EventType.SQS)
 
 
 def _context() -> DeliveryContext:
@@ -141,7 +140,12 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> PartialItem
             logger.remove_keys(["tenant_id", "message_id", "account_id"])
 
     response = process_partial_response(
-        event=event, record_handler=record_handler, processor=processor, context=context
+        event=event,
+        record_handler=record_handler,
+        # One per invocation: a BatchProcessor keeps the batch's records and results on
+        # itself, and local mode runs several invocations of this module at once.
+        processor=BatchProcessor(event_type=EventType.SQS),
+        context=context,
     )
     if with_news:
         # The reporter tells the tenants now, not at its next minute tick.
