@@ -94,11 +94,6 @@ def test_a_scheduled_message_deleted_before_its_time_never_leaves(
     assert arrived(smtp, "cancelled") == 0
 
 
-@pytest.mark.skip(
-    reason="intermittent since 2026-12-02 (1 run in 4 to 8 under load): after the lease runs "
-    "out the tick re-queues the message but it stays 'sending' with no attempt recorded; "
-    "under investigation, see the stop-16 note of issue 9"
-)
 def test_a_sender_killed_after_its_claim_is_replaced(local: LocalMode, smtp: SmtpServer) -> None:
     # Given a sender that will die after claiming the next message, before its outcome
     assert local.call("POST", "/local/faults/crash-next-send")[0] == 200
