@@ -26,7 +26,7 @@ sys.path[:0] = [str(ROOT), str(ROOT / "layers" / "mailproxy" / "python")]
 
 MESSAGES = 200
 PER_REQUEST = 50
-TARGET = 3.0
+TARGET = 1.0
 
 calls: Counter[str] = Counter()
 _inside = threading.local()
@@ -163,7 +163,7 @@ def main() -> int:
     print(f"{'calls':>7}  {'per message':>11}  operation")
     for name, count in sorted(calls.items(), key=lambda item: (-item[1], item[0])):
         print(f"{count:>7}  {count / delivered:>11.3f}  {name}")
-    print(f"{total:>7}  {total / delivered:>11.3f}  total (target <= {TARGET:.0f})")
+    print(f"{total:>7}  {total / delivered:>11.3f}  total (target <= {TARGET:.1f})")
     print(f"\nitem a status change rewrites: {state} bytes; message body item: {payload} bytes")
     return 0
 

@@ -1,8 +1,9 @@
 """The sender Lambda: SQS batches of message references in, SMTP transactions out.
 
-Records are processed one by one through Powertools' BatchProcessor, so one bad record fails
-alone (partial batch failure) and the rest of its batch is acknowledged; the batch's message
-bodies are read together first.
+The batch is delivered as a whole (its bodies read together, its messages claimed together,
+their outcomes written together), then each record's result goes through Powertools'
+BatchProcessor, so one bad record fails alone (partial batch failure) and the rest of its
+batch is acknowledged.
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ from mailproxy.service.delivery import (
     Invocation,
     Outcome,
     OutcomeNote,
-    deliver,
+    deliver_batch,
 )
 from mailproxy.service.large_files import LargeFileAction, LargeFileSetup
 
@@ -103,11 +104,12 @@ def _log_large_file(message_id: str, action: LargeFileAction) -> None:
         )
 
 
-def _readable(records: list[dict[str, Any]]) -> list[Reference]:
-    references = []
+def _readable(records: list[dict[str, Any]]) -> dict[str, Reference]:
+    """The batch's references by SQS message id, in the batch's order."""
+    references = {}
     for record in records:
         try:
-            references.append(Reference.from_json(record.get("body", "")))
+            references[record["messageId"]] = Reference.from_json(record.get("body", ""))
         except (ValueError, KeyError, TypeError):
             continue  # a poison record fails on its own, in the record handler
     return references
@@ -115,18 +117,30 @@ def _readable(records: list[dict[str, Any]]) -> list[Reference]:
 
 @logger.inject_lambda_context(clear_state=True)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> PartialItemFailureResponse:
-    invocation = Invocation.prepare(_context(), _readable(event.get("Records", [])))
+    readable = _readable(event.get("Records", []))
+    references = list(readable.values())
+    invocation = Invocation.prepare(_context(), references)
+    # The whole batch first (its claims and its outcomes are written together), then each
+    # record's result through the batch processor, which reports the ones that failed.
+    outcomes = deliver_batch(
+        references, invocation, lambda: context.get_remaining_time_in_millis() / 1000
+    )
+    results = dict(zip(readable, outcomes, strict=True))
     with_news: set[str] = set()
 
     def record_handler(record: SQSRecord) -> str:
-        reference = Reference.from_json(record.body)
+        if record.message_id not in results:
+            Reference.from_json(record.body)  # unreadable: says why, and fails this record
+        reference = readable[record.message_id]
         logger.append_keys(
             tenant_id=reference.tenant_id,
             message_id=reference.message_id,
             account_id=reference.account_id,
         )
         try:
-            outcome = deliver(reference, invocation)
+            outcome = results[record.message_id]
+            if isinstance(outcome, Exception):
+                raise outcome
             for action in invocation.large_files.pop(reference.message_id, []):
                 _log_large_file(reference.message_id, action)
             # The message id again in the record itself: local mode runs several sender

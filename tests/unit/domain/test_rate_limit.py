@@ -12,6 +12,7 @@ import pytest
 
 from mailproxy.domain.account import Account
 from mailproxy.domain.rate_limit import (
+    CHARGE_AHEAD_SECONDS,
     COUNTER_TTL_MARGIN_SECONDS,
     RATE_LIMIT_EXCEEDED,
     DeferUntil,
@@ -25,8 +26,10 @@ from mailproxy.domain.rate_limit import (
     WindowCounts,
     WindowFull,
     after_release,
+    combine_writes,
     counted,
     give_back,
+    may_charge_ahead,
     over_limit,
     plan_send,
     take_slot,
@@ -515,3 +518,74 @@ def test_giving_back_to_a_sub_bucket_the_sender_does_not_know_changes_nothing() 
     # Given a sender's view without that sub-bucket / When it gives back there / Then same
     state = WindowCounts(KEY, 4, {MINUTE.bucket(NOW): 2})
     assert after_release(state, SlotRelease(KEY, MINUTE.bucket(NOW) - 20)) == state
+
+
+# -- a batch's slots, taken at once -----------------------------------------------------------
+
+
+def _chain(window: Window, state: WindowCounts, sends: int) -> tuple[list[SlotWrite], int]:
+    """The writes `sends` sends make one after another, and how many of them fit."""
+    writes = []
+    for _ in range(sends):
+        decision = take_slot(window, state, NOW)
+        if not isinstance(decision, SlotFree):
+            break
+        writes.append(decision.write)
+        state = decision.after
+    return writes, len(writes)
+
+
+@pytest.mark.parametrize(
+    "state",
+    [
+        WindowCounts("k"),  # no item yet: created with every send
+        WindowCounts("k", 3, {MINUTE.bucket(NOW) - 20: 2}),  # an expired one: a new sub-bucket
+        WindowCounts("k", 3, {MINUTE.bucket(NOW): 1}),  # now's sub-bucket: added to
+    ],
+)
+def test_a_chain_of_writes_to_one_item_combines_into_one_with_every_send(
+    state: WindowCounts,
+) -> None:
+    # Given the writes of as many sends as fit a window of ten a minute, one after another
+    window = Window("minute", 60, 10)
+    writes, fitted = _chain(window, state, 12)
+    # When they are combined
+    combined = combine_writes(writes)
+    # Then the one write takes them all, under the first one's condition on the item
+    assert combined.sends == fitted
+    assert (combined.key, combined.bucket, combined.version) == (
+        writes[0].key,
+        writes[0].bucket,
+        writes[0].version,
+    )
+    if writes[0].below is not None:
+        # The room left for all of them: the item may hold at most what the first saw as room
+        assert combined.below == writes[0].below - (fitted - 1)
+
+
+def test_writes_that_are_not_one_chain_do_not_combine() -> None:
+    first = take_slot(MINUTE, WindowCounts("a"), NOW)
+    other = take_slot(MINUTE, WindowCounts("b"), NOW)
+    assert isinstance(first, SlotFree)
+    assert isinstance(other, SlotFree)
+    with pytest.raises(ValueError, match="only a chain"):
+        combine_writes([first.write, other.write])
+
+
+def test_only_windows_with_sub_buckets_of_seconds_charge_a_batch_ahead() -> None:
+    assert may_charge_ahead([]) is True
+    assert may_charge_ahead([MINUTE, Window("day", 86400, 5)]) is True
+    assert may_charge_ahead([SECOND, MINUTE]) is False
+
+
+def test_a_send_charged_ahead_counts_a_whole_window_from_the_latest_it_may_start() -> None:
+    # Given a send decided at NOW that may start up to CHARGE_AHEAD_SECONDS later
+    window = Window("minute", 60, 3)
+    decision = take_slot(window, WindowCounts("k"), NOW, charge_at=NOW + CHARGE_AHEAD_SECONDS)
+    assert isinstance(decision, SlotFree)
+    # Then it is charged to that later moment's sub-bucket, and frees a window after it
+    assert decision.write.bucket == window.bucket(NOW + CHARGE_AHEAD_SECONDS)
+    assert window.frees_at(decision.write.bucket) >= NOW + CHARGE_AHEAD_SECONDS + 60
+    # And what counts is still judged at NOW: a send of 59 s ago still fills the window
+    recent = WindowCounts("k", 1, {window.bucket(NOW - 59): 3})
+    assert isinstance(take_slot(window, recent, NOW, charge_at=NOW + 5), WindowFull)

@@ -8,7 +8,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from mailproxy.domain.account import StoredAccount
+from mailproxy.domain.rate_limit import SlotRelease
 from mailproxy.domain.record import MessageEvent, MessageState
+from mailproxy.domain.status import MessageStatus
+from mailproxy.domain.tenant import Tenant
 
 DeleteOutcome = Literal["removed", "not_found", "in_flight"]
 
@@ -50,3 +54,61 @@ class CountersChanged:
 
 
 ClaimResult = Claimed | NotClaimable | CountersChanged
+
+
+@dataclass(frozen=True)
+class ClaimRequest:
+    """One message of a batch claim: claimable with this ticket and body while it waits and
+    is due (a takeover after an expired lease is claimed alone)."""
+
+    tenant_id: str
+    message_id: str
+    ticket: str
+    body_version: str | None
+    claim_token: str
+
+
+@dataclass(frozen=True)
+class BatchClaimed:
+    """Every message of the batch is claimed, with every slot."""
+
+
+@dataclass(frozen=True)
+class BatchRefused:
+    """Nothing was written: these requests (positions) were not claimable, and these
+    rate-limit items were no longer as read."""
+
+    not_claimable: tuple[int, ...] = ()
+    changed_keys: tuple[str, ...] = ()
+
+
+BatchClaimResult = BatchClaimed | BatchRefused
+
+
+@dataclass(frozen=True)
+class AttemptOutcome:
+    """What one attempt's outcome writes: the message's new state, its events, and the
+    rate-limit slots it gives back; written only while the attempt owns the message."""
+
+    tenant_id: str
+    message_id: str
+    claim_token: str
+    status: MessageStatus
+    now: float
+    events: list[MessageEvent]
+    error: str | None = None
+    due_ts: float | None = None
+    new_ticket: str | None = None
+    retries: int | None = None
+    release: list[SlotRelease] = field(default_factory=list)
+    refused: dict[str, str] | None = None
+    watch_at: float | None = None
+
+
+@dataclass
+class BatchRead:
+    """What a sender reads before a batch, found items only: a key absent has no item."""
+
+    tenants: dict[str, Tenant] = field(default_factory=dict)
+    accounts: dict[tuple[str, str], StoredAccount] = field(default_factory=dict)
+    bodies: dict[tuple[str, str], StoredBody] = field(default_factory=dict)

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Literal
 
 from mailproxy.domain.account import Account
@@ -72,6 +72,20 @@ class Window:
     def expires_at(self, newest_bucket: int) -> int:
         """When the item may go: nothing it holds counts any more by then."""
         return self.frees_at(newest_bucket) + COUNTER_TTL_MARGIN_SECONDS
+
+
+# A batch's messages are claimed (their slots charged) together, then sent one after another:
+# a send may go some seconds after its claim. Each is charged to the sub-bucket of this many
+# seconds after the claim, so a send that starts within them still counts for a whole window
+# from its start. That holds a slot up to one sub-bucket longer, which a window whose
+# sub-buckets are at least that long (a minute's 5 s, an hour's 5 min) barely notices; a
+# second's (100 ms) would lose most of its rate, so those accounts are claimed one message at
+# a time, just before each send.
+CHARGE_AHEAD_SECONDS = 5
+
+
+def may_charge_ahead(windows: Sequence[Window]) -> bool:
+    return all(window.seconds / window.buckets >= CHARGE_AHEAD_SECONDS for window in windows)
 
 
 def windows_for(account: Account) -> list[Window]:
@@ -136,6 +150,31 @@ class SlotWrite:
     newest_at_most: tuple[int, int] | None = None
     drop: tuple[int, ...] = ()
     expires_at: int | None = None
+    # Slots this write takes at once: the sends of one batch to one account, combined.
+    sends: int = 1
+
+
+def combine_writes(writes: Sequence[SlotWrite]) -> SlotWrite:
+    """The one write that takes every slot of `writes`: the writes one invocation decided
+    for one item in a row, at one `now` (a transaction may touch an item only once).
+
+    After the first write, the item has that write's new version and its newest sub-bucket
+    is the one written, so each later write adds one there with the same room (`below`
+    less the sends before it). Taking them at once is the first write with every send:
+    adding `sends` leaves the sub-bucket within the room exactly when each addition would."""
+    first, rest = writes[0], writes[1:]
+    for later in rest:
+        if (
+            later.key != first.key
+            or later.bucket != first.bucket
+            or later.version != first.new_version
+            or later.below is None
+        ):
+            raise ValueError("only a chain of writes to one item's newest sub-bucket combines")
+    sends = first.sends + sum(later.sends for later in rest)
+    if first.below is None:
+        return replace(first, sends=sends)
+    return replace(first, sends=sends, below=first.below - (sends - first.sends))
 
 
 @dataclass(frozen=True)
@@ -156,15 +195,20 @@ class WindowFull:
     until: int
 
 
-def take_slot(window: Window, state: WindowCounts, now: float) -> SlotFree | WindowFull:
-    """One send at `now` against one window whose item is `state`."""
+def take_slot(
+    window: Window, state: WindowCounts, now: float, charge_at: float | None = None
+) -> SlotFree | WindowFull:
+    """One send at `now` against one window whose item is `state`: what counts is judged at
+    `now`, and the send is charged to the sub-bucket of `charge_at` (now, unless the send
+    may go a little later: see CHARGE_AHEAD_SECONDS)."""
+    charged = window.bucket(now if charge_at is None else max(now, charge_at))
     oldest = window.oldest_counted(now)
     live = {bucket: sends for bucket, sends in state.counts.items() if bucket >= oldest}
     used = sum(max(0, sends) for sends in live.values())
     if used >= window.limit:
         return WindowFull(window, _frees_up(window, live, used))
     newest = state.newest
-    if state.version and newest is not None and newest >= window.bucket(now):
+    if state.version and newest is not None and newest >= charged:
         # The newest sub-bucket is now's (or, read by a sender whose clock is behind the
         # one that started it, a later one: charging it is only more cautious).
         in_newest = max(0, live.get(newest, 0))
@@ -173,7 +217,7 @@ def take_slot(window: Window, state: WindowCounts, now: float) -> SlotFree | Win
         )
         counts = {**state.counts, newest: state.counts[newest] + 1}
         return SlotFree(window, write, WindowCounts(state.key, state.version, counts))
-    current = window.bucket(now)
+    current = charged
     write = SlotWrite(
         state.key,
         current,
@@ -214,12 +258,16 @@ class LimitReached:
 
 
 def plan_send(
-    windows: Sequence[Window], states: Sequence[WindowCounts], now: float
+    windows: Sequence[Window],
+    states: Sequence[WindowCounts],
+    now: float,
+    charge_at: float | None = None,
 ) -> SlotsFree | LimitReached:
     """Whether one send may go at `now` given each window's item (`states`, in the order of
     `windows`): a slot in every window, or the windows that are full."""
     decisions = [
-        take_slot(window, state, now) for window, state in zip(windows, states, strict=True)
+        take_slot(window, state, now, charge_at)
+        for window, state in zip(windows, states, strict=True)
     ]
     full = tuple(decision for decision in decisions if isinstance(decision, WindowFull))
     if full:

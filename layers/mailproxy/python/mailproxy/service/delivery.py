@@ -27,13 +27,19 @@ from mailproxy.domain.clock import Clock
 from mailproxy.domain.errors import AmbiguousDelivery, DeliveryError, StaleWrite
 from mailproxy.domain.metrics import Count, Counts
 from mailproxy.domain.ports import (
+    AttemptOutcome,
+    BatchClaimed,
+    BatchClaimResult,
+    BatchRead,
     Claimed,
+    ClaimRequest,
     ClaimResult,
     CountersChanged,
     NotClaimable,
     StoredBody,
 )
 from mailproxy.domain.rate_limit import (
+    CHARGE_AHEAD_SECONDS,
     DeferUntil,
     LimitReached,
     SlotFree,
@@ -43,7 +49,9 @@ from mailproxy.domain.rate_limit import (
     WindowCounts,
     WindowFull,
     after_release,
+    combine_writes,
     give_back,
+    may_charge_ahead,
     over_limit,
     plan_send,
     windows_for,
@@ -65,12 +73,26 @@ _TAKEN_OVER = "A previous attempt may have delivered this message (its sender st
 # between this sender's read and its write; then the reference is handed on for a moment.
 CLAIM_ATTEMPTS = 5
 BUSY_RETRY_SECONDS = 1
+# Items of one batch claim: its messages and the rate-limit items they charge (DynamoDB takes
+# at most 100 in one transaction).
+MAX_BATCH_CLAIM_ITEMS = 99
+# A batch's outcomes are written together, but none waits longer than this to be written.
+OUTCOMES_HELD_SECONDS = 2.0
+# The longest one send may take (connect, then the SMTP exchange, each under its timeout),
+# and the outcome write after it: no claimed send starts with less of the invocation left.
+SEND_BUDGET_SECONDS = 45.0
 _BUSY = "rate-limit counters busy (other senders took slots meanwhile)"
 
 
 class DeliveryStore(Protocol):
     def get_tenant(self, tenant_id: str) -> Tenant | None: ...
     def get_bodies(self, tenant_id: str, ids: Iterable[str]) -> dict[str, StoredBody]: ...
+    def read_batch(
+        self,
+        tenant_ids: Iterable[str],
+        accounts: Iterable[tuple[str, str]],
+        bodies: Iterable[tuple[str, str]],
+    ) -> BatchRead: ...
     def get_account(self, tenant_id: str, account_id: str) -> StoredAccount | None: ...
     def get_state(self, tenant_id: str, message_id: str) -> MessageState | None: ...
     def get_window_counts(self, keys: Iterable[str]) -> dict[str, WindowCounts]: ...
@@ -91,6 +113,14 @@ class DeliveryStore(Protocol):
         charges: list[SlotWrite],
         after_expired_lease: bool = False,
     ) -> ClaimResult: ...
+    def claim_many(
+        self,
+        requests: list[ClaimRequest],
+        charges: list[SlotWrite],
+        *,
+        now: float,
+        lease_seconds: int,
+    ) -> BatchClaimResult: ...
     def requeue_waiting(
         self,
         tenant_id: str,
@@ -129,6 +159,7 @@ class DeliveryStore(Protocol):
         refused: dict[str, str] | None = None,
         watch_at: float | None = None,
     ) -> None: ...
+    def finish_many(self, outcomes: list[AttemptOutcome]) -> set[int]: ...
 
 
 class Transport(Protocol):
@@ -223,6 +254,8 @@ class Invocation:
     ctx: DeliveryContext
     bodies: dict[tuple[str, str], StoredBody] = field(default_factory=dict)
     accounts: dict[tuple[str, str], Account | None] = field(default_factory=dict)
+    # Accounts as read with the batch, their passwords still sealed (opened on first use).
+    stored_accounts: dict[tuple[str, str], StoredAccount | None] = field(default_factory=dict)
     tenants: dict[str, Tenant | None] = field(default_factory=dict)
     # What happened in this invocation, per (tenant, account): written once at its end.
     counts: Counts = field(default_factory=Counter)
@@ -235,6 +268,14 @@ class Invocation:
     # The rate-limit items, by key, as last read or written by this invocation: one read
     # per account and batch, whatever the number of its messages.
     window_counts: dict[str, WindowCounts] = field(default_factory=dict)
+    # Claims made for the whole batch at once, by (tenant, message, ticket): the claim and
+    # the slots it took.
+    claimed_ahead: dict[tuple[str, str, str], tuple[Claimed, tuple[SlotFree, ...]]] = field(
+        default_factory=dict
+    )
+    # Outcomes waiting to be written together at the end of the batch (when collecting).
+    collecting_outcomes: bool = False
+    outcomes_to_write: list[_PendingOutcome] = field(default_factory=list)
 
     def count(self, reference: Reference, what: Count) -> None:
         self.counts[(reference.tenant_id, reference.account_id or "", what)] += 1
@@ -244,13 +285,20 @@ class Invocation:
 
     @classmethod
     def prepare(cls, ctx: DeliveryContext, references: list[Reference]) -> Invocation:
+        """The batch's bodies, tenants and accounts, read together."""
         invocation = cls(ctx)
-        by_tenant: dict[str, list[str]] = {}
-        for reference in references:
-            by_tenant.setdefault(reference.tenant_id, []).append(reference.message_id)
-        for tenant_id, ids in by_tenant.items():
-            for message_id, body in ctx.store.get_bodies(tenant_id, ids).items():
-                invocation.bodies[(tenant_id, message_id)] = body
+        tenant_ids = {reference.tenant_id for reference in references}
+        account_keys = {
+            (reference.tenant_id, reference.account_id)
+            for reference in references
+            if reference.account_id is not None
+        }
+        read = ctx.store.read_batch(
+            tenant_ids, account_keys, {(r.tenant_id, r.message_id) for r in references}
+        )
+        invocation.bodies.update(read.bodies)
+        invocation.tenants.update({tenant: read.tenants.get(tenant) for tenant in tenant_ids})
+        invocation.stored_accounts.update({key: read.accounts.get(key) for key in account_keys})
         return invocation
 
     def body(self, reference: Reference) -> StoredBody | None:
@@ -271,7 +319,10 @@ class Invocation:
             return None
         key = (tenant_id, account_id)
         if key not in self.accounts:
-            stored = self.ctx.store.get_account(tenant_id, account_id)
+            if key in self.stored_accounts:
+                stored = self.stored_accounts[key]
+            else:
+                stored = self.ctx.store.get_account(tenant_id, account_id)
             self.accounts[key] = self._with_password(tenant_id, stored) if stored else None
         return self.accounts[key]
 
@@ -302,12 +353,217 @@ class Invocation:
         return account.model_copy(update={"password": SecretStr(password)})
 
 
+@dataclass(frozen=True)
+class _PendingOutcome:
+    reference: Reference
+    write: AttemptOutcome
+    outcome: Outcome
+    # What the invocation learns once the write is done (the slots it gave back).
+    on_written: Callable[[], None] | None = None
+
+    def written(self) -> None:
+        if self.on_written is not None:
+            self.on_written()
+
+
 def deliver(reference: Reference, invocation: Invocation) -> Outcome:
+    """One reference, alone: its claim, its send, its outcome written at once."""
     outcome = _deliver(reference, invocation)
+    _count(reference, outcome, invocation)
+    return outcome
+
+
+def deliver_batch(
+    references: list[Reference],
+    invocation: Invocation,
+    seconds_left: Callable[[], float] = lambda: float("inf"),
+) -> list[Outcome | Exception]:
+    """A batch of references, in few writes: the messages claimed together (with their
+    slots), sent one after another, and their outcomes written together. What the batch
+    write could not do is done per message, so one message that changed meanwhile never
+    holds up the rest. A reference whose delivery raised gets its exception (its record
+    alone fails).
+
+    Outcomes wait at most OUTCOMES_HELD_SECONDS to be written, so an invocation stopped
+    short (Lambda's timeout) loses few; and a claimed message is not started with less than
+    SEND_BUDGET_SECONDS of the invocation left (`seconds_left`): its claim is given back and
+    it is queued again, rather than left to a takeover that would call it ambiguous."""
+    claim_batch(references, invocation)
+    invocation.collecting_outcomes = True
+    results: list[Outcome | Exception] = []
+    changed: dict[int, Outcome | Exception] = {}
+    held_since: float | None = None
+    for reference in references:
+        try:
+            if seconds_left() < SEND_BUDGET_SECONDS:
+                results.append(_hand_back(reference, invocation))
+            else:
+                results.append(_deliver(reference, invocation))
+        except Exception as error:  # the record fails alone, as it would alone
+            results.append(error)
+        now = invocation.ctx.clock()
+        if invocation.outcomes_to_write and held_since is None:
+            held_since = now
+        if held_since is not None and now - held_since >= OUTCOMES_HELD_SECONDS:
+            changed |= write_outcomes(invocation)
+            held_since = None
+    invocation.collecting_outcomes = False
+    changed |= write_outcomes(invocation)
+    for position, reference in enumerate(references):
+        result = results[position] = changed.get(id(reference), results[position])
+        if isinstance(result, Outcome):
+            _count(reference, result, invocation)
+    return results
+
+
+def _hand_back(reference: Reference, invocation: Invocation) -> Outcome:
+    """Too little time left to start a send: a message claimed with the batch is given
+    back; one not claimed yet is left as it is (its record comes back)."""
+    ahead = invocation.claimed_ahead.pop(_ahead_key(reference), None)
+    if ahead is None:
+        raise TimeoutError("too little time left in this invocation to start a send")
+    claimed, slots = ahead
+    return _claimed_attempt(reference, invocation, slots).hand_back(claimed)
+
+
+def _claimed_attempt(
+    reference: Reference, invocation: Invocation, slots: tuple[SlotFree, ...]
+) -> _Attempt:
+    """The attempt of a message claimed with its batch (its body was read to claim it)."""
+    body = invocation.bodies[(reference.tenant_id, reference.message_id)]
+    account = invocation.account(reference.tenant_id, reference.account_id)
+    windows = windows_for(account) if account is not None else []
+    ctx = invocation.ctx
+    return _Attempt(reference, ctx, body, account, windows, ctx.clock(), invocation, slots)
+
+
+def _count(reference: Reference, outcome: Outcome, invocation: Invocation) -> None:
     counted = _COUNTED.get(outcome)
     if counted is not None:
         invocation.count(reference, counted)
-    return outcome
+
+
+def write_outcomes(invocation: Invocation) -> dict[int, Outcome | Exception]:
+    """Write the collected outcomes together. What changes for a reference (by identity: a
+    batch may hold one message twice): STALE when its attempt no longer owns the message,
+    or the error its write met."""
+    pending, invocation.outcomes_to_write = invocation.outcomes_to_write, []
+    if not pending:
+        return {}
+    store = invocation.ctx.store
+    changed: dict[int, Outcome | Exception] = {}
+    try:
+        stale = store.finish_many([item.write for item in pending])
+    except Exception:
+        # Not a stale one (those are left out): one by one, so the error fails only its own.
+        stale = set()
+        for position, item in enumerate(pending):
+            try:
+                stale |= {position} if store.finish_many([item.write]) else set()
+            except Exception as error:
+                changed[id(item.reference)] = error
+    for position, item in enumerate(pending):
+        if position in stale:
+            changed[id(item.reference)] = Outcome.STALE
+        elif id(item.reference) not in changed:
+            item.written()
+    return changed
+
+
+def claim_batch(references: list[Reference], invocation: Invocation) -> None:
+    """Claim, in one transaction, every message of the batch that may go now: each waiting
+    under its reference's ticket, with a slot in each of its account's windows as this
+    invocation reads them. What is not claimed here (a message suspended, over a limit, not
+    claimable, a duplicate, or the batch refused too often) takes the per-message path."""
+    ctx = invocation.ctx
+    now = ctx.clock()
+    candidates: list[Reference] = []
+    seen: set[tuple[str, str]] = set()
+    for reference in references:
+        key = (reference.tenant_id, reference.message_id)
+        body = invocation.body(reference)
+        tenant = invocation.tenant(reference.tenant_id)
+        if key in seen or body is None:
+            continue
+        if tenant is not None and tenant.is_suspended(body.payload.get("batch_code")):
+            continue
+        seen.add(key)
+        candidates.append(reference)
+    reread: set[str] = set()
+    for _ in range(CLAIM_ATTEMPTS):
+        if not candidates:
+            return
+        planned, charges, after = _plan_batch(candidates, invocation, now, reread)
+        if not planned:
+            return
+        requests = [
+            ClaimRequest(
+                reference.tenant_id,
+                reference.message_id,
+                reference.ticket,
+                invocation.bodies[(reference.tenant_id, reference.message_id)].version,
+                ctx.new_ticket(),
+            )
+            for reference, _ in planned
+        ]
+        result = ctx.store.claim_many(
+            requests,
+            [combine_writes(writes) for writes in charges.values()],
+            now=now,
+            lease_seconds=ctx.lease_seconds,
+        )
+        if isinstance(result, BatchClaimed):
+            invocation.remember(after.values())
+            for request, (reference, slots) in zip(requests, planned, strict=True):
+                claimed = Claimed(request.claim_token)
+                invocation.claimed_ahead[_ahead_key(reference)] = (claimed, slots)
+            return
+        refused = {id(planned[i][0]) for i in result.not_claimable}
+        candidates = [reference for reference in candidates if id(reference) not in refused]
+        reread = set(result.changed_keys)
+
+
+def _plan_batch(
+    candidates: list[Reference], invocation: Invocation, now: float, reread: set[str]
+) -> tuple[
+    list[tuple[Reference, tuple[SlotFree, ...]]],
+    dict[str, list[SlotWrite]],
+    dict[str, WindowCounts],
+]:
+    """The slots each candidate takes, decided in order on the window items as this
+    invocation knows them (`reread`: read again first); a candidate whose account has no
+    room left is not planned (its own path defers or fails it). The writes per item, and
+    the items as they will be once all are taken."""
+    planned: list[tuple[Reference, tuple[SlotFree, ...]]] = []
+    charges: dict[str, list[SlotWrite]] = {}
+    after: dict[str, WindowCounts] = {}
+    for reference in candidates:
+        account = invocation.account(reference.tenant_id, reference.account_id)
+        windows = windows_for(account) if account is not None else []
+        if not may_charge_ahead(windows):
+            continue
+        keys = [w.counter_key(reference.tenant_id, reference.account_id or "") for w in windows]
+        states = [
+            after.get(state.key, state)
+            for state in invocation.limit_items(keys, reread & set(keys))
+        ]
+        reread -= set(keys)
+        plan = plan_send(windows, states, now, charge_at=now + CHARGE_AHEAD_SECONDS)
+        if isinstance(plan, LimitReached):
+            continue
+        if len(planned) + len(charges.keys() | {s.write.key for s in plan.slots}) >= (
+            MAX_BATCH_CLAIM_ITEMS
+        ):
+            break
+        for slot in plan.slots:
+            charges.setdefault(slot.write.key, []).append(slot.write)
+            after[slot.write.key] = slot.after
+        planned.append((reference, plan.slots))
+    return planned, charges, after
+
+
+def _ahead_key(reference: Reference) -> tuple[str, str, str]:
+    return (reference.tenant_id, reference.message_id, reference.ticket)
 
 
 def _release_if_activated_meanwhile(
@@ -330,6 +586,10 @@ def _deliver(reference: Reference, invocation: Invocation) -> Outcome:
     body = invocation.body(reference)
     if body is None:
         return Outcome.DROPPED  # deleted (cancelled) since it was queued
+    ahead = invocation.claimed_ahead.pop(_ahead_key(reference), None)
+    if ahead is not None:
+        claim, slots = ahead
+        return _claimed_attempt(reference, invocation, slots).send(claim)
     tenant = invocation.tenant(reference.tenant_id)
     batch_code = body.payload.get("batch_code")
     if tenant is not None and tenant.is_suspended(batch_code):
@@ -487,6 +747,27 @@ class _Attempt:
             if isinstance(taken, _Busy):
                 return self.busy()
         return Outcome.DROPPED
+
+    def hand_back(self, claimed: Claimed) -> Outcome:
+        """Give the claim back unsent, with its slots, and queue the message again now."""
+        ticket = self.ctx.new_ticket()
+        self.ctx.queues.send([Enqueue(self.reference.handed_on(ticket), 0)])
+        releases = [
+            given
+            for slot in self.taken
+            if (given := give_back(slot.window, slot.write, self.now)) is not None
+        ]
+        return self._finish(
+            claimed,
+            Outcome.HANDED_ON,
+            status=MessageStatus.PENDING,
+            now=self.now,
+            events=[],
+            due_ts=self.now,
+            new_ticket=ticket,
+            release=releases,
+            on_written=lambda: self.invocation.gave_back(releases),
+        )
 
     def _hand_on(self, due_ts: float) -> Outcome:
         ticket = self.ctx.new_ticket()
@@ -710,7 +991,7 @@ class _Attempt:
                 },
             )
         )
-        outcome = self._finish(
+        return self._finish(
             claimed,
             Outcome.RETRY,
             status=MessageStatus.DEFERRED,
@@ -722,10 +1003,8 @@ class _Attempt:
             retries=retries,
             release=releases,
             watch_at=watch_at,
+            on_written=lambda: self.invocation.gave_back(releases),
         )
-        if outcome is Outcome.RETRY:
-            self.invocation.gave_back(releases)
-        return outcome
 
     def _queue_or_watch(self, reference: Reference, due_ts: float, now: float) -> float | None:
         """Queue the next reference, held back until due_ts; or, when that is later than a
@@ -750,14 +1029,27 @@ class _Attempt:
             error=reason,
         )
 
-    def _finish(self, claimed: Claimed, outcome: Outcome, **changes: Any) -> Outcome:
+    def _finish(
+        self,
+        claimed: Claimed,
+        outcome: Outcome,
+        on_written: Callable[[], None] | None = None,
+        **changes: Any,
+    ) -> Outcome:
         ref = self.reference
+        write = AttemptOutcome(ref.tenant_id, ref.message_id, claimed.claim_token, **changes)
+        pending = _PendingOutcome(ref, write, outcome, on_written)
+        if self.invocation.collecting_outcomes:
+            # Written with the batch's others (write_outcomes), which may still find it stale.
+            self.invocation.outcomes_to_write.append(pending)
+            return outcome
         try:
             self.ctx.store.finish_attempt(
                 ref.tenant_id, ref.message_id, claimed.claim_token, **changes
             )
         except StaleWrite:
             return Outcome.STALE
+        pending.written()
         return outcome
 
     def _ambiguous(self, at: float, description: str, attempt: str) -> MessageEvent:

@@ -6,19 +6,15 @@ from __future__ import annotations
 from typing import Any
 
 from mailproxy.config import ResourceNames
-from mailproxy.store.accounts import AccountRecords
+from mailproxy.store.batch_reads import BatchReads
 from mailproxy.store.files import FileRecords
-from mailproxy.store.messages import MessageRecords
 from mailproxy.store.metrics import MetricRecords
 from mailproxy.store.models import bind_models
 from mailproxy.store.payloads import PayloadBucket
 from mailproxy.store.reports import ReportRecords
-from mailproxy.store.tenants import TenantRecords
 
 
-class Store(
-    TenantRecords, AccountRecords, MessageRecords, ReportRecords, MetricRecords, FileRecords
-):
+class Store(BatchReads, ReportRecords, MetricRecords, FileRecords):
     def __init__(self, resources: ResourceNames, s3_client: Any | None = None) -> None:
         self._m = bind_models(
             resources.table("tenants"),

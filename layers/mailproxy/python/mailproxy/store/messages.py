@@ -8,6 +8,7 @@ record or a racing request can never overwrite a newer decision.
 from __future__ import annotations
 
 import json
+from collections import Counter
 from collections.abc import Iterable, Iterator
 from typing import TYPE_CHECKING, Any
 
@@ -15,7 +16,12 @@ from pynamodb.exceptions import TransactWriteError, UpdateError
 
 from mailproxy.domain.errors import StaleWrite
 from mailproxy.domain.ports import (
+    AttemptOutcome,
+    BatchClaimed,
+    BatchClaimResult,
+    BatchRefused,
     Claimed,
+    ClaimRequest,
     ClaimResult,
     CountersChanged,
     DeleteOutcome,
@@ -185,35 +191,10 @@ class MessageRecords(Records):
         reference's ticket and body when it waits and is due; with after_expired_lease, also
         when a previous owner's lease ran out. A slot is taken only while its window's item
         is as the sender's decision assumed (CountersChanged otherwise)."""
-        m = self._m.message
-        if after_expired_lease:
-            claimable = (m.status == MessageStatus.SENDING.value) & (m.lease_until < now)
-        else:
-            claimable = m.status.is_in(*(s.value for s in WAITING_STATUSES)) & (
-                m.deferred_ts.does_not_exist() | (m.deferred_ts <= now)
-            )
-        same_body = (
-            m.body_version.does_not_exist()
-            if body_version is None
-            else (m.body_version == body_version)
-        )
-        condition = (m.ticket == ticket) & same_body & claimable
+        request = ClaimRequest(tenant_id, message_id, ticket, body_version, claim_token)
         try:
             with self._transaction() as tx:
-                tx.update(
-                    m(tenant_id, message_id),
-                    actions=[
-                        m.status.set(MessageStatus.SENDING.value),
-                        m.lease_until.set(now + lease_seconds),
-                        m.claim_token.set(claim_token),
-                        m.attempts.add(1),
-                        m.updated_at.set(now),
-                        # Watched until the lease ends: a sender that dies is replaced.
-                        m.due_shard.set(due_shard(tenant_id, message_id)),
-                        m.due_at.set(now + lease_seconds),
-                    ],
-                    condition=condition,
-                )
+                self._claim_message(tx, request, now, lease_seconds, after_expired_lease)
                 for charge in charges:
                     self._take_slot(tx, charge)
         except TransactWriteError as error:
@@ -225,6 +206,71 @@ class MessageRecords(Records):
             return CountersChanged([charges[index - 1].key for index in failed])
         return Claimed(claim_token, after_expired_lease)
 
+    def claim_many(
+        self,
+        requests: list[ClaimRequest],
+        charges: list[SlotWrite],
+        *,
+        now: float,
+        lease_seconds: int,
+    ) -> BatchClaimResult:
+        """Claim every message of `requests` and take the slots of `charges` (one combined
+        write per rate-limit item) in one transaction, as `claim` does for one message:
+        all of it or nothing, and when nothing, which messages and items refused."""
+        assert len(requests) + len(charges) <= _TRANSACTION_ITEMS
+        try:
+            with self._transaction() as tx:
+                for request in requests:
+                    self._claim_message(tx, request, now, lease_seconds, False)
+                for charge in charges:
+                    self._take_slot(tx, charge)
+        except TransactWriteError as error:
+            if not is_condition_failure(error):
+                raise
+            failed = failed_items(error)
+            return BatchRefused(
+                not_claimable=tuple(i for i in failed if i < len(requests)),
+                changed_keys=tuple(
+                    charges[i - len(requests)].key for i in failed if i >= len(requests)
+                ),
+            )
+        return BatchClaimed()
+
+    def _claim_message(
+        self,
+        tx: Transaction,
+        request: ClaimRequest,
+        now: float,
+        lease_seconds: int,
+        after_expired_lease: bool,
+    ) -> None:
+        m = self._m.message
+        if after_expired_lease:
+            claimable = (m.status == MessageStatus.SENDING.value) & (m.lease_until < now)
+        else:
+            claimable = m.status.is_in(*(s.value for s in WAITING_STATUSES)) & (
+                m.deferred_ts.does_not_exist() | (m.deferred_ts <= now)
+            )
+        same_body = (
+            m.body_version.does_not_exist()
+            if request.body_version is None
+            else (m.body_version == request.body_version)
+        )
+        tx.update(
+            m(request.tenant_id, request.message_id),
+            actions=[
+                m.status.set(MessageStatus.SENDING.value),
+                m.lease_until.set(now + lease_seconds),
+                m.claim_token.set(request.claim_token),
+                m.attempts.add(1),
+                m.updated_at.set(now),
+                # Watched until the lease ends: a sender that dies is replaced.
+                m.due_shard.set(due_shard(request.tenant_id, request.message_id)),
+                m.due_at.set(now + lease_seconds),
+            ],
+            condition=(m.ticket == request.ticket) & same_body & claimable,
+        )
+
     def _take_slot(self, tx: Transaction, write: SlotWrite) -> None:
         """The conditional write of domain/rate_limit.py's SlotWrite."""
         counter = self._m.counter
@@ -233,7 +279,7 @@ class MessageRecords(Records):
             tx.update(
                 counter(write.key),
                 actions=[
-                    counter.buckets.set({str(write.bucket): 1}),
+                    counter.buckets.set({str(write.bucket): write.sends}),
                     counter.version.set(write.new_version),
                     counter.expires_at.set(write.expires_at),
                 ],
@@ -242,7 +288,7 @@ class MessageRecords(Records):
         elif write.below is not None:
             tx.update(
                 counter(write.key),
-                actions=[bucket.set(bucket + 1)],
+                actions=[bucket.set(bucket + write.sends)],
                 condition=(counter.version == write.version) & (bucket < write.below),
             )
         else:
@@ -253,7 +299,7 @@ class MessageRecords(Records):
             tx.update(
                 counter(write.key),
                 actions=[
-                    bucket.set(1),
+                    bucket.set(write.sends),
                     counter.version.set(write.new_version),
                     counter.expires_at.set(write.expires_at),
                     *(counter.buckets[str(dropped)].remove() for dropped in write.drop),
@@ -435,46 +481,124 @@ class MessageRecords(Records):
         """Record the outcome of the attempt holding claim_token, with its events (and the
         rate-limit slots it gives back), in one transaction; StaleWrite when that attempt no
         longer owns the message."""
-        m = self._m.message
-        actions = [
-            m.status.set(status.value),
-            m.updated_at.set(now),
-            m.lease_until.remove(),
-            *self._watch(tenant_id, message_id, watch_at),
-        ]
-        if status is MessageStatus.SENT:
-            actions += [m.sent_ts.set(now), m.deferred_ts.remove(), m.error.remove()]
-            if refused:
-                actions.append(m.refused.set(refused))
-        elif status is MessageStatus.ERROR:
-            actions += [m.error_ts.set(now), m.error.set(error), m.deferred_ts.remove()]
-        else:
-            assert due_ts is not None
-            assert new_ticket is not None
-            actions += [m.deferred_ts.set(due_ts), m.ticket.set(new_ticket)]
-            if error is not None:
-                actions.append(m.error.set(error))
-        if retries is not None:
-            actions.append(m.retries.set(retries))
-        condition = (m.status == MessageStatus.SENDING.value) & (m.claim_token == claim_token)
-        counter = self._m.counter
+        outcome = AttemptOutcome(
+            tenant_id,
+            message_id,
+            claim_token,
+            status,
+            now,
+            events,
+            error=error,
+            due_ts=due_ts,
+            new_ticket=new_ticket,
+            retries=retries,
+            release=release or [],
+            refused=refused,
+            watch_at=watch_at,
+        )
+        if self.finish_many([outcome]):
+            raise StaleWrite(message_id)
+
+    def finish_many(self, outcomes: list[AttemptOutcome]) -> set[int]:
+        """Record these outcomes (of distinct messages) in as few transactions as they fit
+        in; the positions of those whose attempt no longer owns its message (stale: nothing
+        of theirs is written). A stale one cancels its transaction, which is written again
+        without it, so the others are never held up by it."""
+        stale: set[int] = set()
+        for group in self._outcome_groups(outcomes):
+            pending = group
+            while pending:
+                try:
+                    self._write_outcomes([outcomes[i] for i in pending])
+                    break
+                except TransactWriteError as failure:
+                    if not is_condition_failure(failure):
+                        raise
+                    refused = {pending[i] for i in failed_items(failure) if i < len(pending)}
+                    if not refused:  # no reasons to tell which: one by one
+                        stale |= {i for i in pending if not self._write_alone(outcomes[i])}
+                        break
+                    stale |= refused
+                    pending = [i for i in pending if i not in refused]
+        return stale
+
+    def _write_alone(self, outcome: AttemptOutcome) -> bool:
         try:
-            with self._transaction() as tx:
-                tx.update(m(tenant_id, message_id), actions=actions, condition=condition)
-                for event in events:
-                    tx.save(self._from_event(tenant_id, event))
-                for given in release or []:
-                    # Unconditional, and no new version: a lower count is safe for every
-                    # sender's decision. The item exists (its slot still counts, and items
-                    # outlive their last counted send); the sub-bucket might not, if a sender
-                    # whose clock runs ahead removed it as expired: it then reads -1, which
-                    # no count takes below zero.
-                    bucket = counter.buckets[str(given.bucket)]
-                    tx.update(counter(given.key), actions=[bucket.set((bucket | 0) - 1)])
+            self._write_outcomes([outcome])
         except TransactWriteError as failure:
             if is_condition_failure(failure):
-                raise StaleWrite(message_id) from failure
+                return False
             raise
+        return True
+
+    def _outcome_groups(self, outcomes: list[AttemptOutcome]) -> list[list[int]]:
+        groups: list[list[int]] = []
+        items = _TRANSACTION_ITEMS
+        for position, outcome in enumerate(outcomes):
+            weight = 1 + len(outcome.events) + len(outcome.release)
+            if items + weight > _TRANSACTION_ITEMS:
+                groups.append([])
+                items = 0
+            groups[-1].append(position)
+            items += weight
+        return groups
+
+    def _write_outcomes(self, outcomes: list[AttemptOutcome]) -> None:
+        m = self._m.message
+        counter = self._m.counter
+        given_back: dict[str, Counter[int]] = {}
+        for outcome in outcomes:
+            for given in outcome.release:
+                given_back.setdefault(given.key, Counter())[given.bucket] += 1
+        with self._transaction() as tx:
+            for outcome in outcomes:
+                condition = (m.status == MessageStatus.SENDING.value) & (
+                    m.claim_token == outcome.claim_token
+                )
+                tx.update(
+                    m(outcome.tenant_id, outcome.message_id),
+                    actions=self._outcome_actions(outcome),
+                    condition=condition,
+                )
+            for outcome in outcomes:
+                for event in outcome.events:
+                    tx.save(self._from_event(outcome.tenant_id, event))
+            for key, buckets in given_back.items():
+                # Unconditional, and no new version: a lower count is safe for every
+                # sender's decision. The item exists (its slot still counts, and items
+                # outlive their last counted send); the sub-bucket might not, if a sender
+                # whose clock runs ahead removed it as expired: it then reads -1, which
+                # no count takes below zero.
+                actions = []
+                for number, sends in buckets.items():
+                    bucket = counter.buckets[str(number)]
+                    actions.append(bucket.set((bucket | 0) - sends))
+                tx.update(counter(key), actions=actions)
+
+    def _outcome_actions(self, outcome: AttemptOutcome) -> list[Any]:
+        m = self._m.message
+        now = outcome.now
+        actions = [
+            m.status.set(outcome.status.value),
+            m.updated_at.set(now),
+            m.lease_until.remove(),
+            *self._watch(outcome.tenant_id, outcome.message_id, outcome.watch_at),
+        ]
+        if outcome.status is MessageStatus.SENT:
+            actions += [m.sent_ts.set(now), m.deferred_ts.remove(), m.error.remove()]
+            if outcome.refused:
+                actions.append(m.refused.set(outcome.refused))
+        elif outcome.status is MessageStatus.ERROR:
+            actions += [m.error_ts.set(now), m.error.set(outcome.error), m.deferred_ts.remove()]
+        else:
+            assert outcome.due_ts is not None
+            assert outcome.new_ticket is not None
+            actions += [m.deferred_ts.set(outcome.due_ts), m.ticket.set(outcome.new_ticket)]
+            if outcome.error is not None:
+                actions.append(m.error.set(outcome.error))
+        if outcome.retries is not None:
+            actions.append(m.retries.set(outcome.retries))
+        return actions
 
     # -- listing ----------------------------------------------------------------------------
 
