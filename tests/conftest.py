@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -32,6 +33,7 @@ def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
     Lambda would get for it."""
     import boto3
     from moto import mock_aws
+    from moto.core.botocore_stubber import BotocoreStubber
 
     from infra.local import moto_patches
     from infra.local.provision import provision
@@ -39,6 +41,16 @@ def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
 
     # The suite runs on the emulation local mode runs on.
     moto_patches.install()
+    # One request at a time, as local mode serves DynamoDB: a sender's wave sends from
+    # several threads, and moto's in-memory backends are not made for concurrent writers.
+    one_at_a_time = threading.Lock()
+    serve = BotocoreStubber.process_request
+
+    def process_request(self: BotocoreStubber, request: Any) -> Any:
+        with one_at_a_time:
+            return serve(self, request)
+
+    monkeypatch.setattr(BotocoreStubber, "process_request", process_request)
     for key, value in FAKE_AWS.items():
         monkeypatch.setenv(key, value)
     monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)

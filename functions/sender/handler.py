@@ -1,8 +1,10 @@
 """The sender Lambda: SQS batches of message references in, SMTP transactions out.
 
-Records are processed one by one through Powertools' BatchProcessor, so one bad record fails
-alone (partial batch failure) and the rest of its batch is acknowledged; the batch's message
-bodies are read together first.
+The batch's message bodies are read together first; then its references are delivered in
+waves, up to each account's `max_connections` at once (service/delivery.py), a wave started
+only while the invocation has time for it. Their outcomes then go through Powertools'
+BatchProcessor record by record, so one bad record fails alone (partial batch failure) and
+the rest of its batch is acknowledged.
 """
 
 from __future__ import annotations
@@ -29,7 +31,7 @@ from mailproxy.service.delivery import (
     Invocation,
     Outcome,
     OutcomeNote,
-    deliver,
+    deliver_all,
 )
 from mailproxy.service.large_files import LargeFileAction, LargeFileSetup
 
@@ -38,6 +40,10 @@ NAMESPACE = "MailProxy"
 ALL_TENANTS = {"scope": "all"}
 # Outcomes that write an event a tenant hears of in its delivery report.
 REPORTABLE = {Outcome.SENT, Outcome.FAILED, Outcome.RETRY, Outcome.RATE_LIMITED}
+# A wave is started only with time left for its slowest send: a connection (10 s), a reply
+# that takes the whole send timeout (30 s), and the writes of its outcomes. The rest of the
+# batch is queued again for the next invocation.
+WAVE_SECONDS = 45
 
 
 def _context() -> DeliveryContext:
@@ -103,30 +109,48 @@ def _log_large_file(message_id: str, action: LargeFileAction) -> None:
         )
 
 
-def _readable(records: list[dict[str, Any]]) -> list[Reference]:
-    references = []
+def _readable(records: list[dict[str, Any]]) -> dict[str, Reference]:
+    """The references of the records that hold one, by SQS message id."""
+    references = {}
     for record in records:
         try:
-            references.append(Reference.from_json(record.get("body", "")))
+            references[record["messageId"]] = Reference.from_json(record.get("body", ""))
         except (ValueError, KeyError, TypeError):
             continue  # a poison record fails on its own, in the record handler
     return references
 
 
+def _time_for_a_wave(context: LambdaContext) -> bool:
+    remaining = getattr(context, "get_remaining_time_in_millis", None)
+    return not callable(remaining) or remaining() >= WAVE_SECONDS * 1000
+
+
 @logger.inject_lambda_context(clear_state=True)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> PartialItemFailureResponse:
-    invocation = Invocation.prepare(_context(), _readable(event.get("Records", [])))
+    readable = _readable(event.get("Records", []))
+    invocation = Invocation.prepare(_context(), list(readable.values()))
+    results = dict(
+        zip(
+            readable,
+            deliver_all(list(readable.values()), invocation, lambda: _time_for_a_wave(context)),
+            strict=True,
+        )
+    )
     with_news: set[str] = set()
 
     def record_handler(record: SQSRecord) -> str:
-        reference = Reference.from_json(record.body)
+        result = results.get(record.message_id)
+        reference = readable.get(record.message_id) or Reference.from_json(record.body)
         logger.append_keys(
             tenant_id=reference.tenant_id,
             message_id=reference.message_id,
             account_id=reference.account_id,
         )
         try:
-            outcome = deliver(reference, invocation)
+            if isinstance(result, Exception):
+                raise result
+            assert result is not None  # every readable record has its result
+            outcome = result
             for action in invocation.large_files.pop(reference.message_id, []):
                 _log_large_file(reference.message_id, action)
             # The message id again in the record itself: local mode runs several sender

@@ -10,12 +10,20 @@ One owner at a time: a message is sent only by the sender whose claim succeeded,
 outcome is written only with that claim's token. A redelivered or superseded reference claims
 nothing. The one window no store can close is SMTP's own (the connection lost after the data,
 or a sender gone between the server's 250 and the write): that is recorded as `ambiguous`.
+
+In parallel: a batch goes out in waves. A wave holds up to `max_connections` references of
+each account, each delivered on a thread (and an SMTP connection) of its own, so the SMTP
+waits of a wave overlap; the next wave starts when the last one is done, if there is time
+left for it. Within one invocation an account's claims are made one at a time (each sees the
+window items the previous one left: no race between siblings), and its sends run side by side.
 """
 
 from __future__ import annotations
 
+import threading
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any, Protocol
@@ -66,6 +74,7 @@ _TAKEN_OVER = "A previous attempt may have delivered this message (its sender st
 CLAIM_ATTEMPTS = 5
 BUSY_RETRY_SECONDS = 1
 _BUSY = "rate-limit counters busy (other senders took slots meanwhile)"
+_NO_TIME = "not started: too little of this invocation's time left for another wave"
 
 
 class DeliveryStore(Protocol):
@@ -235,12 +244,26 @@ class Invocation:
     # The rate-limit items, by key, as last read or written by this invocation: one read
     # per account and batch, whatever the number of its messages.
     window_counts: dict[str, WindowCounts] = field(default_factory=dict)
+    # The threads of a wave share what is above: changes to it are made under this lock
+    # (never held over I/O), and an account's claims under its own lock.
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
+    _claim_locks: dict[tuple[str, str], threading.Lock] = field(
+        default_factory=dict, repr=False, compare=False
+    )
 
     def count(self, reference: Reference, what: Count) -> None:
-        self.counts[(reference.tenant_id, reference.account_id or "", what)] += 1
+        with self._lock:
+            self.counts[(reference.tenant_id, reference.account_id or "", what)] += 1
 
     def note(self, reference: Reference, note: OutcomeNote) -> None:
-        self.notes[reference.message_id] = note
+        with self._lock:
+            self.notes[reference.message_id] = note
+
+    def claim_lock(self, reference: Reference) -> threading.Lock:
+        """Held over each claim of this reference's account in this invocation."""
+        key = (reference.tenant_id, reference.account_id or "")
+        with self._lock:
+            return self._claim_locks.setdefault(key, threading.Lock())
 
     @classmethod
     def prepare(cls, ctx: DeliveryContext, references: list[Reference]) -> Invocation:
@@ -277,20 +300,26 @@ class Invocation:
 
     def limit_items(self, keys: list[str], reread: Iterable[str] = ()) -> list[WindowCounts]:
         """The window items of these keys: as kept, except those not read yet and `reread`."""
-        wanted = set(reread) | {key for key in keys if key not in self.window_counts}
+        with self._lock:
+            wanted = set(reread) | {key for key in keys if key not in self.window_counts}
         if wanted:
-            self.window_counts.update(self.ctx.store.get_window_counts(wanted))
-        return [self.window_counts[key] for key in keys]
+            read = self.ctx.store.get_window_counts(wanted)
+            with self._lock:
+                self.window_counts.update(read)
+        with self._lock:
+            return [self.window_counts[key] for key in keys]
 
     def remember(self, states: Iterable[WindowCounts]) -> None:
-        for state in states:
-            self.window_counts[state.key] = state
+        with self._lock:
+            for state in states:
+                self.window_counts[state.key] = state
 
     def gave_back(self, releases: Iterable[SlotRelease]) -> None:
-        for release in releases:
-            if release.key in self.window_counts:
-                state = self.window_counts[release.key]
-                self.window_counts[release.key] = after_release(state, release)
+        with self._lock:
+            for release in releases:
+                if release.key in self.window_counts:
+                    state = self.window_counts[release.key]
+                    self.window_counts[release.key] = after_release(state, release)
 
     def _with_password(self, tenant_id: str, stored: StoredAccount) -> Account:
         account = stored.account
@@ -308,6 +337,106 @@ def deliver(reference: Reference, invocation: Invocation) -> Outcome:
     if counted is not None:
         invocation.count(reference, counted)
     return outcome
+
+
+Result = Outcome | Exception
+
+
+def deliver_all(
+    references: Sequence[Reference],
+    invocation: Invocation,
+    time_for_a_wave: Callable[[], bool] = lambda: True,
+) -> list[Result]:
+    """Each reference delivered, in waves (the module's docstring); the outcome of each, or
+    the exception its delivery raised, in the order given. A wave starts only while
+    `time_for_a_wave()` says so; the references of the waves that did not start are queued
+    again at once, untouched."""
+    results: dict[int, Result] = {}
+    waves = _waves(references, invocation)
+    widest = max((len(wave) for wave in waves), default=0)
+    executor = (
+        ThreadPoolExecutor(max_workers=widest, thread_name_prefix="sender-wave")
+        if widest > 1
+        else None
+    )
+    try:
+        for number, wave in enumerate(waves):
+            if not time_for_a_wave():
+                for left in waves[number:]:
+                    for index in left:
+                        results[index] = _attempted(
+                            hand_on_unstarted, references[index], invocation
+                        )
+                break
+            if executor is None or len(wave) == 1:
+                for index in wave:
+                    results[index] = _attempted(deliver, references[index], invocation)
+                continue
+            futures = {
+                index: executor.submit(_attempted, deliver, references[index], invocation)
+                for index in wave
+            }
+            for index, future in futures.items():
+                results[index] = future.result()
+    finally:
+        if executor is not None:
+            executor.shutdown(wait=True)
+    return [results[index] for index in range(len(references))]
+
+
+def _attempted(
+    step: Callable[[Reference, Invocation], Outcome], reference: Reference, invocation: Invocation
+) -> Result:
+    try:
+        return step(reference, invocation)
+    except Exception as error:  # the reference's own failure: its record alone fails
+        return error
+
+
+def _waves(references: Sequence[Reference], invocation: Invocation) -> list[list[int]]:
+    """Indexes of the references, wave by wave: the n-th wave holds the n-th slice of
+    `max_connections` references of every account, in the order given."""
+    by_account: dict[tuple[str, str | None], list[int]] = {}
+    for index, reference in enumerate(references):
+        by_account.setdefault((reference.tenant_id, reference.account_id), []).append(index)
+    waves: list[list[int]] = []
+    for (tenant_id, account_id), indexes in by_account.items():
+        width = _connections(invocation, tenant_id, account_id)
+        for number, start in enumerate(range(0, len(indexes), width)):
+            if number == len(waves):
+                waves.append([])
+            waves[number].extend(indexes[start : start + width])
+    return [sorted(wave) for wave in waves]
+
+
+def _connections(invocation: Invocation, tenant_id: str, account_id: str | None) -> int:
+    """The account's max_connections; one for a reference whose account cannot be had (its
+    delivery fails on its own, as it would alone)."""
+    try:
+        account = invocation.account(tenant_id, account_id)
+    except Exception:
+        return 1
+    return account.max_connections if account is not None else 1
+
+
+def hand_on_unstarted(reference: Reference, invocation: Invocation) -> Outcome:
+    """Not attempted (no time left for it): queued again at once, to be delivered by the
+    next invocation, as it would have been by this one."""
+    ctx = invocation.ctx
+    invocation.note(reference, OutcomeNote(reason=_NO_TIME))
+    now = ctx.clock()
+    return _hand_on(reference, ctx, now, now)
+
+
+def _hand_on(reference: Reference, ctx: DeliveryContext, due_ts: float, now: float) -> Outcome:
+    ticket = ctx.new_ticket()
+    # Queue first, then move the ticket: if the second step fails, the new reference is
+    # simply stale, while the old one is redelivered and tries again.
+    ctx.queues.send([Enqueue(reference.handed_on(ticket), queue_delay(due_ts, now))])
+    moved = ctx.store.requeue_waiting(
+        reference.tenant_id, reference.message_id, reference.ticket, ticket, now=now
+    )
+    return Outcome.HANDED_ON if moved else Outcome.DROPPED
 
 
 def _release_if_activated_meanwhile(
@@ -380,6 +509,12 @@ class _Attempt:
         items as this invocation knows them; items another sender changed meanwhile are read
         again and the decision made again (the failed transaction wrote nothing, so no slot
         is ever taken twice). `known`: the message as just read, if it was."""
+        with self.invocation.claim_lock(self.reference):
+            return self._claim_with_slots(after_expired_lease, known)
+
+    def _claim_with_slots(
+        self, after_expired_lease: bool, known: MessageState | None
+    ) -> Claimed | NotClaimable | LimitReached | _Busy:
         ref = self.reference
         keys = [w.counter_key(ref.tenant_id, ref.account_id or "") for w in self.windows]
         reread: set[str] = set()
@@ -489,17 +624,7 @@ class _Attempt:
         return Outcome.DROPPED
 
     def _hand_on(self, due_ts: float) -> Outcome:
-        ticket = self.ctx.new_ticket()
-        # Queue first, then move the ticket: if the second step fails, the new reference is
-        # simply stale, while the old one is redelivered and tries again.
-        self.ctx.queues.send(
-            [Enqueue(self.reference.handed_on(ticket), queue_delay(due_ts, self.now))]
-        )
-        ref = self.reference
-        moved = self.ctx.store.requeue_waiting(
-            ref.tenant_id, ref.message_id, ref.ticket, ticket, now=self.now
-        )
-        return Outcome.HANDED_ON if moved else Outcome.DROPPED
+        return _hand_on(self.reference, self.ctx, due_ts, self.now)
 
     def over_limit(self, full: tuple[WindowFull, ...], taken_over: bool = False) -> Outcome:
         """No slot now: wait until one frees up, or fail, as the account says. Taking over
