@@ -20,6 +20,7 @@ window items the previous one left: no race between siblings), and its sends run
 
 from __future__ import annotations
 
+import contextvars
 import threading
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
@@ -250,6 +251,8 @@ class Invocation:
     _claim_locks: dict[tuple[str, str], threading.Lock] = field(
         default_factory=dict, repr=False, compare=False
     )
+    # Held over the one read of a tenant or an account.
+    _reading: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
 
     def count(self, reference: Reference, what: Count) -> None:
         with self._lock:
@@ -286,7 +289,9 @@ class Invocation:
 
     def tenant(self, tenant_id: str) -> Tenant | None:
         if tenant_id not in self.tenants:
-            self.tenants[tenant_id] = self.ctx.store.get_tenant(tenant_id)
+            with self._reading:  # once, whichever thread of a wave asks first
+                if tenant_id not in self.tenants:
+                    self.tenants[tenant_id] = self.ctx.store.get_tenant(tenant_id)
         return self.tenants[tenant_id]
 
     def account(self, tenant_id: str, account_id: str | None) -> Account | None:
@@ -294,8 +299,10 @@ class Invocation:
             return None
         key = (tenant_id, account_id)
         if key not in self.accounts:
-            stored = self.ctx.store.get_account(tenant_id, account_id)
-            self.accounts[key] = self._with_password(tenant_id, stored) if stored else None
+            with self._reading:
+                if key not in self.accounts:
+                    stored = self.ctx.store.get_account(tenant_id, account_id)
+                    self.accounts[key] = self._with_password(tenant_id, stored) if stored else None
         return self.accounts[key]
 
     def limit_items(self, keys: list[str], reread: Iterable[str] = ()) -> list[WindowCounts]:
@@ -372,8 +379,15 @@ def deliver_all(
                 for index in wave:
                     results[index] = _attempted(deliver, references[index], invocation)
                 continue
+            # Each in a copy of the invocation's context (what its caller set for it there).
             futures = {
-                index: executor.submit(_attempted, deliver, references[index], invocation)
+                index: executor.submit(
+                    contextvars.copy_context().run,
+                    _attempted,
+                    deliver,
+                    references[index],
+                    invocation,
+                )
                 for index in wave
             }
             for index, future in futures.items():
