@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -12,6 +11,7 @@ from typing import Any
 import pytest
 
 from infra.local.events import LambdaContext, http_event, load_handler, response_json
+from tests.support.moto_serial import one_request_at_a_time
 from tests.support.smtp_servers import SmtpServer
 
 ADMIN_TOKEN = "test-admin-token"
@@ -33,7 +33,6 @@ def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
     Lambda would get for it."""
     import boto3
     from moto import mock_aws
-    from moto.core.botocore_stubber import BotocoreStubber
 
     from infra.local import moto_patches
     from infra.local.provision import provision
@@ -41,22 +40,13 @@ def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
 
     # The suite runs on the emulation local mode runs on.
     moto_patches.install()
-    # One request at a time, as local mode serves DynamoDB: a sender's wave sends from
-    # several threads, and moto's in-memory backends are not made for concurrent writers.
-    one_at_a_time = threading.Lock()
-    serve = BotocoreStubber.process_request
-
-    def process_request(self: BotocoreStubber, request: Any) -> Any:
-        with one_at_a_time:
-            return serve(self, request)
-
-    monkeypatch.setattr(BotocoreStubber, "process_request", process_request)
     for key, value in FAKE_AWS.items():
         monkeypatch.setenv(key, value)
     monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
     # A deployment's own setting, never inherited from the shell running the tests.
     monkeypatch.delenv("MAILPROXY_PUBLIC_BASE_URL", raising=False)
-    with mock_aws():
+    # A sender's wave calls moto from several threads: one request at a time, as local mode.
+    with mock_aws(), one_request_at_a_time():
         names = provision(boto3.Session())
         monkeypatch.setenv("MAILPROXY_RESOURCES", names.to_json())
         monkeypatch.setenv("MAILPROXY_ADMIN_TOKEN", ADMIN_TOKEN)
