@@ -24,7 +24,6 @@ import contextvars
 import threading
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any, Protocol
@@ -361,11 +360,12 @@ def deliver_all(
     results: dict[int, Result] = {}
     waves = _waves(references, invocation)
     widest = max((len(wave) for wave in waves), default=0)
-    executor = (
-        ThreadPoolExecutor(max_workers=widest, thread_name_prefix="sender-wave")
-        if widest > 1
-        else None
-    )
+    executor = None
+    if widest > 1:
+        # Imported here, not at cold start: a batch of one message per account needs no thread.
+        from concurrent.futures import ThreadPoolExecutor
+
+        executor = ThreadPoolExecutor(max_workers=widest, thread_name_prefix="sender-wave")
     try:
         for number, wave in enumerate(waves):
             if not time_for_a_wave():
