@@ -13,9 +13,9 @@ bench/cost.py runs the same path and prices it; the helpers it shares are the pu
 
 from __future__ import annotations
 
+import contextvars
 import os
 import sys
-import threading
 from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
@@ -29,19 +29,22 @@ PER_REQUEST = 50
 TARGET = 1.0
 
 calls: Counter[str] = Counter()
-_inside = threading.local()
+# The invocation a call is made in: a context variable, which the sender's wave threads
+# inherit (each runs in a copy of the invocation's context).
+_inside: contextvars.ContextVar[str | None] = contextvars.ContextVar("handler", default=None)
 
 
 def _count(event_name: str, **_: Any) -> None:
     # event_name: before-call.<service>.<Operation>
-    if getattr(_inside, "handler", None):
+    handler = _inside.get()
+    if handler:
         _, service, operation = event_name.split(".", 2)
-        calls[f"{_inside.handler}: {service}.{operation}"] += 1
+        calls[f"{handler}: {service}.{operation}"] += 1
 
 
 def current_handler() -> str | None:
     """The name `counted` gave the invocation running in this thread (None: outside one)."""
-    return getattr(_inside, "handler", None)
+    return _inside.get()
 
 
 def hook_every_client(*hooks: tuple[str, Callable[..., None]]) -> None:
@@ -65,12 +68,11 @@ def counted(name: str, handler: Any) -> Any:
     afterwards (an event source mapping around the handler it invokes)."""
 
     def invoke(event: dict[str, Any], context: Any) -> Any:
-        outer = current_handler()
-        _inside.handler = name
+        token = _inside.set(name)
         try:
             return handler(event, context)
         finally:
-            _inside.handler = outer
+            _inside.reset(token)
 
     return invoke
 
@@ -101,13 +103,14 @@ def account_for(smtp: Any, **extra: Any) -> dict[str, Any]:
     }
 
 
-def submit(api: Any, messages: int, per_request: int = PER_REQUEST) -> None:
-    """`messages` typical transactional messages (a 1 KB body), `per_request` per call."""
+def submit(api: Any, messages: int, per_request: int = PER_REQUEST, prefix: str = "m") -> None:
+    """`messages` typical transactional messages (a 1 KB body), `per_request` per call, with
+    ids `prefix` + n."""
     body = "Hello, this is a typical transactional message. " * 20
     for start in range(0, messages, per_request):
         batch = [
             {
-                "id": f"m{n}",
+                "id": f"{prefix}{n}",
                 "tenant_id": "bench",
                 "account_id": "main",
                 "from": "app@bench.test",
@@ -141,9 +144,10 @@ def main() -> int:
     from infra.local.provision import provision
     from mailproxy import runtime
     from tests.conftest import ApiClient
+    from tests.support.moto_serial import one_request_at_a_time
     from tests.support.smtp_servers import SmtpServer
 
-    with mock_aws(), SmtpServer() as smtp:
+    with mock_aws(), one_request_at_a_time(), SmtpServer() as smtp:
         names = provision(boto3.Session())
         os.environ["MAILPROXY_RESOURCES"] = names.to_json()
         runtime.reset()

@@ -369,8 +369,11 @@ def main() -> int:
         poll = counted("event source mapping", lambda url, h: poll_once(sqs, url, h))
         return int(poll(queue_url, handler))
 
+    from tests.support.moto_serial import one_request_at_a_time
+
     with (
         mock_aws(),
+        one_request_at_a_time(),
         SmtpServer(credentials=SMTP_CREDENTIALS, greeting_delay=SMTP_REPLY_DELAY) as smtp,
     ):
         names = provision(boto3.Session())

@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from infra.local.events import LambdaContext, http_event, load_handler, response_json
+from tests.support.moto_serial import one_request_at_a_time
 from tests.support.smtp_servers import SmtpServer
 
 ADMIN_TOKEN = "test-admin-token"
@@ -44,7 +45,8 @@ def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
     monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
     # A deployment's own setting, never inherited from the shell running the tests.
     monkeypatch.delenv("MAILPROXY_PUBLIC_BASE_URL", raising=False)
-    with mock_aws():
+    # A sender's wave calls moto from several threads: one request at a time, as local mode.
+    with mock_aws(), one_request_at_a_time():
         names = provision(boto3.Session())
         monkeypatch.setenv("MAILPROXY_RESOURCES", names.to_json())
         monkeypatch.setenv("MAILPROXY_ADMIN_TOKEN", ADMIN_TOKEN)

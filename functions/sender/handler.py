@@ -1,9 +1,10 @@
 """The sender Lambda: SQS batches of message references in, SMTP transactions out.
 
-The batch is delivered as a whole (its bodies read together, its messages claimed together,
-their outcomes written together), then each record's result goes through Powertools'
-BatchProcessor, so one bad record fails alone (partial batch failure) and the rest of its
-batch is acknowledged.
+The batch is delivered as a whole: its bodies, tenants and accounts read together, its
+messages claimed together, sent in waves of up to each account's `max_connections` at once
+(a wave started only while the invocation has time for it), their outcomes written together
+(service/delivery.py). Each record's result then goes through Powertools' BatchProcessor, so
+one bad record fails alone (partial batch failure) and the rest of its batch is acknowledged.
 """
 
 from __future__ import annotations
@@ -39,6 +40,10 @@ NAMESPACE = "MailProxy"
 ALL_TENANTS = {"scope": "all"}
 # Outcomes that write an event a tenant hears of in its delivery report.
 REPORTABLE = {Outcome.SENT, Outcome.FAILED, Outcome.RETRY, Outcome.RATE_LIMITED}
+# A wave is started only with time left for its slowest send: a connection (10 s), a reply
+# that takes the whole send timeout (30 s), and the writes of its outcomes. The rest of the
+# batch is queued again for the next invocation.
+WAVE_SECONDS = 45
 
 
 def _context() -> DeliveryContext:
@@ -105,7 +110,7 @@ def _log_large_file(message_id: str, action: LargeFileAction) -> None:
 
 
 def _readable(records: list[dict[str, Any]]) -> dict[str, Reference]:
-    """The batch's references by SQS message id, in the batch's order."""
+    """The references of the records that hold one, by SQS message id."""
     references = {}
     for record in records:
         try:
@@ -115,32 +120,35 @@ def _readable(records: list[dict[str, Any]]) -> dict[str, Reference]:
     return references
 
 
+def _time_for_a_wave(context: LambdaContext) -> bool:
+    remaining = getattr(context, "get_remaining_time_in_millis", None)
+    return not callable(remaining) or remaining() >= WAVE_SECONDS * 1000
+
+
 @logger.inject_lambda_context(clear_state=True)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> PartialItemFailureResponse:
     readable = _readable(event.get("Records", []))
     references = list(readable.values())
     invocation = Invocation.prepare(_context(), references)
-    # The whole batch first (its claims and its outcomes are written together), then each
-    # record's result through the batch processor, which reports the ones that failed.
-    outcomes = deliver_batch(
-        references, invocation, lambda: context.get_remaining_time_in_millis() / 1000
-    )
+    # The whole batch first, then each record's result through the batch processor, which
+    # reports the ones that failed.
+    outcomes = deliver_batch(references, invocation, lambda: _time_for_a_wave(context))
     results = dict(zip(readable, outcomes, strict=True))
     with_news: set[str] = set()
 
     def record_handler(record: SQSRecord) -> str:
-        if record.message_id not in results:
-            Reference.from_json(record.body)  # unreadable: says why, and fails this record
-        reference = readable[record.message_id]
+        result = results.get(record.message_id)
+        reference = readable.get(record.message_id) or Reference.from_json(record.body)
         logger.append_keys(
             tenant_id=reference.tenant_id,
             message_id=reference.message_id,
             account_id=reference.account_id,
         )
         try:
-            outcome = results[record.message_id]
-            if isinstance(outcome, Exception):
-                raise outcome
+            if isinstance(result, Exception):
+                raise result
+            assert result is not None  # every readable record has its result
+            outcome = result
             for action in invocation.large_files.pop(reference.message_id, []):
                 _log_large_file(reference.message_id, action)
             # The message id again in the record itself: local mode runs several sender

@@ -1,7 +1,8 @@
 """Real SMTP servers (aiosmtpd) on 127.0.0.1, recording what they receive, with the
 behaviours of real servers: STARTTLS, implicit TLS, AUTH, refusals and dropped connections,
-a slow greeting (a WAN hop), no greeting at all, a 421 in the middle of a session, a
-connection lost or stalled right after the message data, and idle connections dropped."""
+a slow greeting or a delay before every reply (a WAN hop), no greeting at all, a 421 in the
+middle of a session, a connection lost or stalled right after the message data, and idle
+connections dropped; and how many sessions they served at once."""
 
 from __future__ import annotations
 
@@ -93,6 +94,7 @@ class _BehavingSMTP(SMTP):
         super().__init__(*args, **kwargs)
         self._owner = owner
         self._said_hello = False
+        self._in_transaction = False
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         upgrade = self._original_transport is not None  # STARTTLS: the same connection
@@ -102,7 +104,21 @@ class _BehavingSMTP(SMTP):
 
     def connection_lost(self, error: Exception | None) -> None:
         self._owner._live.discard(self)
+        self._end_transaction()
         super().connection_lost(error)
+
+    def _start_transaction(self) -> None:
+        if not self._in_transaction:
+            self._in_transaction = True
+            self._owner._in_transaction += 1
+            self._owner.most_transactions_at_once = max(
+                self._owner.most_transactions_at_once, self._owner._in_transaction
+            )
+
+    def _end_transaction(self) -> None:
+        if self._in_transaction:
+            self._in_transaction = False
+            self._owner._in_transaction -= 1
 
     async def _handle_client(self) -> None:
         try:
@@ -118,6 +134,11 @@ class _BehavingSMTP(SMTP):
     async def push(self, status: Any) -> None:
         if self.transport is None or self.transport.is_closing():
             return  # a dropped connection answers nothing
+        # Once per reply, before its last line (a multi-line reply travels as one).
+        if self._owner.reply_delay and str(status)[3:4] != "-":
+            await asyncio.sleep(self._owner.reply_delay)
+            if self.transport is None or self.transport.is_closing():
+                return
         await super().push(status)
 
     @functools.wraps(SMTP.smtp_EHLO)  # keeps its HELP syntax
@@ -147,12 +168,19 @@ class _BehavingSMTP(SMTP):
             assert self.transport is not None
             self.transport.close()
             return
+        self._start_transaction()
         await super().smtp_MAIL(arg)
+
+    @functools.wraps(SMTP.smtp_RSET)  # keeps its HELP syntax
+    async def smtp_RSET(self, arg: str) -> None:
+        self._end_transaction()
+        await super().smtp_RSET(arg)
 
     @functools.wraps(SMTP.smtp_DATA)  # keeps its HELP syntax
     async def smtp_DATA(self, arg: str) -> None:
         await self._owner._gather_at_data()
         await super().smtp_DATA(arg)
+        self._end_transaction()  # answered (or refused): the transaction is over
 
     async def _call_handler_hook(self, command: str, *args: Any) -> Any:
         status = await super()._call_handler_hook(command, *args)
@@ -168,6 +196,11 @@ class _BehavingSMTP(SMTP):
         if not self._said_hello:
             self._said_hello = True
             self._owner.connections += 1
+            # Connections of clients only (not the controller's start-up probe).
+            clients = sum(1 for session in self._owner._live if session._said_hello)
+            self._owner.most_connections_at_once = max(
+                self._owner.most_connections_at_once, clients
+            )
 
 
 class _Controller(Controller):
@@ -179,7 +212,7 @@ class _Controller(Controller):
         return _BehavingSMTP(self._owner, self.handler, **self.SMTP_kwargs)
 
     def _trigger_server(self) -> None:
-        if not (self._owner.never_greet or self._owner.greeting_delay):
+        if not (self._owner.never_greet or self._owner.greeting_delay or self._owner.reply_delay):
             super()._trigger_server()
             return
         # Accepting the connection is enough to build the session; waiting for a greeting
@@ -192,6 +225,8 @@ class SmtpServer:
 
     Behaviours, each off by default:
     - `greeting_delay`: seconds before the 220 greeting of every connection (a WAN hop);
+    - `reply_delay`: seconds before every reply, greeting included (a provider across the
+      internet: each command costs a round trip);
     - `never_greet`: accepts the TCP connection but never says anything (a hung server);
     - `close_with_421_after`: once, when this many messages have been received, the next
       MAIL FROM is answered `421` and the connection is closed (a server shutting down);
@@ -203,9 +238,12 @@ class SmtpServer:
     - `credentials`: AUTH required (taken without TLS too).
 
     What it saw: `received` (the handler's messages), `connections` (client connections
-    that said EHLO/HELO), `noops`, `quits`; `drop_connections()` drops every open client
-    connection (an idle timeout or a restart on the server's side), and `hold_at_data(n)`
-    makes transactions wait at DATA until n of them are there at once.
+    that said EHLO/HELO), `noops`, `quits`, `most_connections_at_once` (client connections
+    that said EHLO/HELO, open at the same time) and `most_transactions_at_once` (sessions
+    between MAIL FROM and the answer to their data, or RSET, at the same time);
+    `drop_connections()` drops every open client connection (an idle timeout or a restart
+    on the server's side), and `hold_at_data(n)` makes transactions wait at DATA until n of
+    them are there at once.
     """
 
     def __init__(
@@ -216,6 +254,7 @@ class SmtpServer:
         tls_context: ssl.SSLContext | None = None,
         implicit_tls: bool = False,
         greeting_delay: float = 0.0,
+        reply_delay: float = 0.0,
         never_greet: bool = False,
         close_with_421_after: int | None = None,
         drop_after_data: bool = False,
@@ -224,6 +263,7 @@ class SmtpServer:
         self.handler = handler or RecordingHandler()
         self.port = free_port()
         self.greeting_delay = greeting_delay
+        self.reply_delay = reply_delay
         self.never_greet = never_greet
         self.close_with_421_after = close_with_421_after
         self.drop_after_data = drop_after_data
@@ -231,6 +271,9 @@ class SmtpServer:
         self.connections = 0
         self.noops = 0
         self.quits = 0
+        self.most_connections_at_once = 0
+        self.most_transactions_at_once = 0
+        self._in_transaction = 0
         self.gathered = threading.Event()
         self._live: set[_BehavingSMTP] = set()
         self._gather_parties = 0

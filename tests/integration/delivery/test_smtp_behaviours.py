@@ -19,7 +19,7 @@ import trustme
 from mailproxy.delivery.smtp_pool import NOOP_AFTER_IDLE_SECONDS, AmbiguousDelivery, SmtpPool
 from mailproxy.domain.account import Account, TlsMode
 from mailproxy.domain.errors import DeliveryError
-from tests.support.smtp_servers import SmtpServer
+from tests.support.smtp_servers import SmtpServer, free_port
 
 SENDER = "app@acme.test"
 RECIPIENTS = ["user@example.test"]
@@ -323,6 +323,134 @@ def test_a_connection_is_never_used_by_two_threads_at_once(
     assert sorted(subjects(smtp_server)) == ["t0", "t1", "warm"]
     assert pool.connections_opened == 2
     assert smtp_server.connections == 2
+
+
+def send_at_once(pool: SmtpPool, sends: list[tuple[Account, str]]) -> list[BaseException]:
+    """Each (account, subject) sent from a thread of its own, all started together; the
+    errors they raised."""
+    errors: list[BaseException] = []
+    start = threading.Barrier(len(sends))
+
+    def send(target: Account, subject: str) -> None:
+        start.wait(timeout=5)
+        try:
+            pool.send(target, SENDER, RECIPIENTS, mail(subject))
+        except BaseException as error:  # reported to the caller
+            errors.append(error)
+
+    threads = [threading.Thread(target=send, args=item) for item in sends]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+    return errors
+
+
+def test_no_more_than_max_connections_are_open_at_once() -> None:
+    # Given a server a round trip away from every reply, and an account of 3 connections
+    with SmtpServer(reply_delay=0.02) as server:
+        pool = SmtpPool()
+        try:
+            # When ten threads send for the account at the same moment
+            errors = send_at_once(
+                pool, [(account(server, max_connections=3), f"t{n}") for n in range(10)]
+            )
+        finally:
+            pool.close_all()
+    # Then all ten arrive, over three connections that sent side by side, never more
+    assert errors == []
+    assert sorted(subjects(server)) == [f"t{n}" for n in range(10)]
+    assert pool.connections_opened == 3
+    assert server.most_connections_at_once == 3
+    assert 2 <= server.most_transactions_at_once <= 3
+
+
+def test_with_one_connection_the_senders_take_turns_on_it(smtp_server: SmtpServer) -> None:
+    # Given an account of one connection / When four threads send at once
+    pool = SmtpPool()
+    try:
+        errors = send_at_once(
+            pool, [(account(smtp_server, max_connections=1), f"t{n}") for n in range(4)]
+        )
+    finally:
+        pool.close_all()
+    # Then each waited for the one connection in turn
+    assert errors == []
+    assert sorted(subjects(smtp_server)) == ["t0", "t1", "t2", "t3"]
+    assert pool.connections_opened == 1
+    assert smtp_server.most_transactions_at_once == 1
+
+
+def test_a_send_that_finds_no_connection_free_in_time_fails_for_now_unsent(
+    smtp_server: SmtpServer,
+) -> None:
+    # Given an account of one connection, busy: the server holds its message at DATA
+    pool = SmtpPool(wait_timeout=0.2)
+    one = account(smtp_server, max_connections=1)
+    smtp_server.hold_at_data(2, timeout=2.0)
+    busy = threading.Thread(target=pool.send, args=(one, SENDER, RECIPIENTS, mail("busy")))
+    busy.start()
+    try:
+        deadline = time.monotonic() + 5
+        while smtp_server.most_transactions_at_once == 0 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        # When another message is sent for the account meanwhile
+        with pytest.raises(DeliveryError) as caught:
+            pool.send(one, SENDER, RECIPIENTS, mail("waiting"))
+    finally:
+        busy.join(timeout=10)
+        pool.close_all()
+    # Then it gives up after the wait, for now (a retry), and no second connection was opened
+    assert caught.value.temporary
+    assert not isinstance(caught.value, AmbiguousDelivery)
+    assert "max_connections 1" in caught.value.text
+    assert pool.connections_opened == 1
+    assert subjects(smtp_server) == ["busy"]
+
+
+def test_failed_and_dropped_connections_give_their_room_back(smtp_server: SmtpServer) -> None:
+    # Given an account of one connection, and a pool that waits little for one
+    pool = SmtpPool(wait_timeout=0.2)
+    try:
+        nowhere = account(smtp_server, port=free_port(), max_connections=1)
+        one = account(smtp_server, max_connections=1)
+        # When connecting fails twice / Then each failure is the server's, not a wait for room
+        for _ in range(2):
+            with pytest.raises(DeliveryError) as caught:
+                pool.send(nowhere, SENDER, RECIPIENTS, mail("x"))
+            assert caught.value.text == "Connection refused"
+        # When the server drops the one pooled connection between two sends
+        pool.send(one, SENDER, RECIPIENTS, mail("before"))
+        smtp_server.drop_connections()
+        pool.send(one, SENDER, RECIPIENTS, mail("after"))
+    finally:
+        pool.close_all()
+    # Then the dropped one made room for its replacement
+    assert subjects(smtp_server) == ["before", "after"]
+    assert pool.connections_opened == 2
+
+
+def test_connections_beyond_a_lowered_max_are_closed_when_handed_back(
+    smtp_server: SmtpServer,
+) -> None:
+    # Given three pooled connections of an account
+    pool = SmtpPool()
+    try:
+        assert (
+            send_at_once(
+                pool, [(account(smtp_server, max_connections=3), f"t{n}") for n in range(3)]
+            )
+            == []
+        )
+        opened = pool.connections_opened
+        # When its max_connections is lowered to one and three messages go one by one
+        for n in range(3):
+            pool.send(account(smtp_server, max_connections=1), SENDER, RECIPIENTS, mail(f"s{n}"))
+        # Then the extra connections were closed (QUIT) on their way back, none opened
+        assert pool.connections_opened == opened
+        assert smtp_server.quits == opened - 1
+    finally:
+        pool.close_all()
 
 
 # --- TLS ------------------------------------------------------------------------------------

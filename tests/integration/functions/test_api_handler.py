@@ -223,6 +223,28 @@ def test_limit_behavior_error_means_reject_and_an_unknown_one_lists_the_accepted
     assert all(word in problem["msg"] for word in ("defer", "reject", "error"))
 
 
+def test_max_connections_is_shown_kept_on_a_change_and_bounded(
+    api: ApiClient, smtp_server: SmtpServer
+) -> None:
+    # Given an account created without max_connections / Then it shows the default, 4
+    assert api.call("POST", "/account", account_for(smtp_server))[0] == 200
+    [account] = api.call("GET", "/accounts")[1]["accounts"]
+    assert account["max_connections"] == 4
+    # When it is set, then another field changed / Then the set value stays
+    api.call("POST", "/account", {"id": "main", "tenant_id": "acme", "max_connections": 8})
+    api.call("POST", "/account", {"id": "main", "tenant_id": "acme", "ttl": 60})
+    [account] = api.call("GET", "/accounts")[1]["accounts"]
+    assert (account["max_connections"], account["ttl"]) == (8, 60)
+    # When it is out of 1..32 / Then a 422 names it, and the account keeps its value
+    for wrong in (0, 33):
+        status, answer = api.call(
+            "POST", "/account", {"id": "main", "tenant_id": "acme", "max_connections": wrong}
+        )
+        assert status == 422
+        assert [item["loc"] for item in answer["detail"]] == [["body", "max_connections"]]
+    assert api.call("GET", "/accounts")[1]["accounts"][0]["max_connections"] == 8
+
+
 @pytest.mark.parametrize("content_type", ["application/x-www-form-urlencoded", "text/plain", None])
 def test_a_json_body_is_read_whatever_its_content_type(
     api: ApiClient, smtp_server: SmtpServer, content_type: str | None

@@ -61,7 +61,9 @@ def test_request_bodies_are_described_with_their_fields(api: ApiClient) -> None:
     assert {"id", "to", "subject", "priority", "attachments", "deferred_ts"} <= set(message)
     # POST /account changes the fields given: only the id is required by the schema
     account = components["AccountChange"]
-    assert {"id", "host", "port", "use_tls", "limit_behavior"} <= set(account["properties"])
+    assert {"id", "host", "port", "use_tls", "limit_behavior", "max_connections"} <= set(
+        account["properties"]
+    )
     assert account["required"] == ["id"]
 
 

@@ -33,6 +33,7 @@ def test_tls_mode_follows_use_tls_and_port(
 def test_defaults_of_an_account() -> None:
     account = Account.model_validate({"id": "main", "host": "smtp.test", "port": 587})
     assert account.ttl == 300
+    assert account.max_connections == 4
     assert account.limit_behavior == "defer"
     assert account.use_tls is None
 
@@ -51,7 +52,16 @@ def test_public_view_never_shows_the_password_and_leaves_nulls_out() -> None:
 
 @pytest.mark.parametrize(
     ("field", "value"),
-    [("port", 0), ("port", 70000), ("limit_behavior", "drop"), ("host", ""), ("ttl", -1)],
+    [
+        ("port", 0),
+        ("port", 70000),
+        ("limit_behavior", "drop"),
+        ("host", ""),
+        ("ttl", -1),
+        ("max_connections", 0),
+        ("max_connections", 33),
+        ("max_connections", "many"),
+    ],
 )
 def test_invalid_fields_are_refused_by_name(field: str, value: object) -> None:
     body = {"id": "main", "host": "smtp.test", "port": 587} | {field: value}

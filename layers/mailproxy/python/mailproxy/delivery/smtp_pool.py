@@ -1,10 +1,15 @@
 """A pool of SMTP connections, one pool per execution environment, reused across invocations.
 
-A connection is checked out by one sender at a time (an SMTP session is not thread-safe),
-retired once older than its account's ttl (counted from creation), checked with NOOP when it
-sat idle, and replaced when a reused one turns out to be dead before the message was handed
-over. Once DATA's final dot has gone out, a lost connection is never retried here: the server
-may have taken the message, and the caller must decide (ambiguous delivery).
+A connection is checked out by one sender thread at a time (an SMTP session is not
+thread-safe), retired once older than its account's ttl (counted from creation), checked with
+NOOP when it sat idle, and replaced when a reused one turns out to be dead before the message
+was handed over. Once DATA's final dot has gone out, a lost connection is never retried here:
+the server may have taken the message, and the caller must decide (ambiguous delivery).
+
+Several threads may send for one account at once, each on a connection of its own, up to the
+account's `max_connections` connections in all (idle, in use or being opened): one more waits
+until one is handed back or closed. The bound is per pool key (server, login, password,
+tenant), the unit a provider counts sessions by.
 """
 
 from __future__ import annotations
@@ -26,6 +31,9 @@ from mailproxy.domain.errors import AmbiguousDelivery, DeliveryError
 CONNECT_TIMEOUT_SECONDS = 10.0
 SEND_TIMEOUT_SECONDS = 30.0
 NOOP_AFTER_IDLE_SECONDS = 30.0
+# How long a send waits for one of its account's connections to be free before giving up
+# (for now: nothing was sent) when max_connections are all in use.
+WAIT_FOR_CONNECTION_SECONDS = 30.0
 
 _LINE_END = re.compile(rb"\r\n|\n|\r(?!\n)")
 _LEADING_DOT = re.compile(rb"(?m)^\.")
@@ -66,6 +74,7 @@ class SmtpPool:
         connect_timeout: float = CONNECT_TIMEOUT_SECONDS,
         send_timeout: float = SEND_TIMEOUT_SECONDS,
         local_hostname: str | None = None,
+        wait_timeout: float = WAIT_FOR_CONNECTION_SECONDS,
     ) -> None:
         self._monotonic = monotonic
         self._ssl_context_factory = ssl_context
@@ -73,8 +82,12 @@ class SmtpPool:
         self._connect_timeout = connect_timeout
         self._send_timeout = send_timeout
         self._local_hostname = local_hostname
+        self._wait_timeout = wait_timeout
         self._idle: dict[PoolKey, list[_Connection]] = {}
+        # Per key: connections that exist or are being opened (idle ones included).
+        self._open: dict[PoolKey, int] = {}
         self._lock = threading.Lock()
+        self._changed = threading.Condition(self._lock)  # a connection was handed back or closed
         self.connections_opened = 0
 
     def send(
@@ -82,15 +95,18 @@ class SmtpPool:
     ) -> dict[str, str]:
         """Send one message; returns the refused recipients (when some were accepted).
         Raises DeliveryError (AmbiguousDelivery once the data was handed over)."""
-        reused = self._take_idle(account)
+        key = pool_key(account)
+        reused = self._check_out(key, account)
         if reused is not None:
             try:
-                return self._send_on(reused, account, envelope_from, recipients, message)
+                return self._send_on(reused, key, account, envelope_from, recipients, message)
             except _StaleConnection:
-                pass  # died before the message left: a fresh connection may serve it
-        fresh = self._connect(account)
+                # Died before the message left (and was closed): a fresh connection may serve
+                # it, once there is room for one.
+                self._reserve(key, account)
+        fresh = self._connect(key, account)
         try:
-            return self._send_on(fresh, account, envelope_from, recipients, message)
+            return self._send_on(fresh, key, account, envelope_from, recipients, message)
         except _StaleConnection as error:
             raise DeliveryError(
                 f"Connection lost before the message was sent: {error.__cause__ or error}",
@@ -99,8 +115,12 @@ class SmtpPool:
             ) from error
 
     def close_all(self) -> None:
-        with self._lock:
+        """Close the idle connections (those in use are closed when handed back)."""
+        with self._changed:
             idle, self._idle = self._idle, {}
+            for key, connections in idle.items():
+                self._open[key] -= len(connections)
+            self._changed.notify_all()
         for connections in idle.values():
             for conn in connections:
                 _quit_quietly(conn.smtp)
@@ -108,6 +128,7 @@ class SmtpPool:
     def _send_on(
         self,
         conn: _Connection,
+        key: PoolKey,
         account: Account,
         envelope_from: str,
         recipients: list[str],
@@ -128,48 +149,94 @@ class SmtpPool:
             )
             raise
         finally:
-            now = self._monotonic()
-            # A connection past its ttl is closed now, not left open until the next send
-            # for this account (a ttl of 0 means no connection outlives its message).
-            if keep and now - conn.created_at < account.ttl:
+            self._check_in(conn, key, account, keep)
+
+    def _check_out(self, key: PoolKey, account: Account) -> _Connection | None:
+        """An idle connection that still serves, or None with room reserved for a new one."""
+        deadline = time.monotonic() + self._wait_timeout
+        while True:
+            with self._changed:
+                while not (candidates := self._idle.get(key)):
+                    if self._open.get(key, 0) < account.max_connections:
+                        self._open[key] = self._open.get(key, 0) + 1
+                        return None  # the room reserved is the caller's
+                    self._wait(deadline, account)
+                conn = candidates.pop()
+            if self._still_serves(conn, account):
+                return conn
+            self._close(conn, key)
+
+    def _reserve(self, key: PoolKey, account: Account) -> None:
+        """Room for one more connection of this key, once there are fewer than
+        max_connections."""
+        deadline = time.monotonic() + self._wait_timeout
+        with self._changed:
+            while self._open.get(key, 0) >= account.max_connections:
+                self._wait(deadline, account)
+            self._open[key] = self._open.get(key, 0) + 1
+
+    def _wait(self, deadline: float, account: Account) -> None:
+        """Wait (the lock held) for a connection to be handed back or closed."""
+        left = deadline - time.monotonic()
+        if left <= 0:
+            raise DeliveryError(
+                f"No SMTP connection to {account.host} free within {self._wait_timeout:g} s "
+                f"(max_connections {account.max_connections})",
+                temporary=True,
+            )
+        self._changed.wait(left)
+
+    def _check_in(self, conn: _Connection, key: PoolKey, account: Account, keep: bool) -> None:
+        now = self._monotonic()
+        # A connection past its ttl is closed now, not left open until the next send for this
+        # account (a ttl of 0 means no connection outlives its message); so is one beyond a
+        # max_connections lowered meanwhile.
+        with self._changed:
+            if (
+                keep
+                and now - conn.created_at < account.ttl
+                and self._open[key] <= account.max_connections
+            ):
                 conn.last_used = now
-                with self._lock:
-                    self._idle.setdefault(pool_key(account), []).append(conn)
-            else:
-                _quit_quietly(conn.smtp)
+                self._idle.setdefault(key, []).append(conn)
+                self._changed.notify_all()
+                return
+        self._close(conn, key)
+
+    def _close(self, conn: _Connection, key: PoolKey) -> None:
+        _quit_quietly(conn.smtp)
+        with self._changed:
+            self._open[key] -= 1
+            self._changed.notify_all()
+
+    def _still_serves(self, conn: _Connection, account: Account) -> bool:
+        now = self._monotonic()
+        if now - conn.created_at >= account.ttl:
+            return False
+        return now - conn.last_used < NOOP_AFTER_IDLE_SECONDS or _answers_noop(conn.smtp)
 
     def _ssl_context(self) -> ssl.SSLContext:
         # Built once: loading the trust store costs about 20 ms of CPU per context.
-        if self._ssl is None:
-            self._ssl = self._ssl_context_factory()
-        return self._ssl
+        with self._lock:
+            if self._ssl is None:
+                self._ssl = self._ssl_context_factory()
+            return self._ssl
 
-    def _take_idle(self, account: Account) -> _Connection | None:
-        now = self._monotonic()
-        while True:
-            with self._lock:
-                candidates = self._idle.get(pool_key(account))
-                conn = candidates.pop() if candidates else None
-            if conn is None:
-                return None
-            if now - conn.created_at >= account.ttl:
-                _quit_quietly(conn.smtp)
-                continue
-            if now - conn.last_used >= NOOP_AFTER_IDLE_SECONDS and not _answers_noop(conn.smtp):
-                _quit_quietly(conn.smtp)
-                continue
-            return conn
-
-    def _connect(self, account: Account) -> _Connection:
+    def _connect(self, key: PoolKey, account: Account) -> _Connection:
+        """A new connection, in the room the caller reserved (given back if it fails)."""
         try:
-            smtp = self._open(account)
+            smtp = self._open_smtp(account)
         except Exception as error:
+            with self._changed:
+                self._open[key] -= 1
+                self._changed.notify_all()
             raise translate(error) from error
-        self.connections_opened += 1
         now = self._monotonic()
+        with self._lock:
+            self.connections_opened += 1
         return _Connection(smtp, created_at=now, last_used=now)
 
-    def _open(self, account: Account) -> smtplib.SMTP:
+    def _open_smtp(self, account: Account) -> smtplib.SMTP:
         mode = account.tls_mode
         smtp: smtplib.SMTP
         if mode is TlsMode.IMPLICIT:

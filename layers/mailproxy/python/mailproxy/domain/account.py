@@ -13,6 +13,10 @@ from pydantic_core import PydanticCustomError
 from mailproxy.domain.tenant import TenantId
 
 DEFAULT_CONNECTION_TTL_SECONDS = 300
+# Connections to the account's server a sender may hold at once, each sending a message of
+# the batch alongside the others: the SMTP waits of a wave overlap.
+DEFAULT_MAX_CONNECTIONS = 4
+MAX_MAX_CONNECTIONS = 32
 
 
 class TlsMode(StrEnum):
@@ -61,6 +65,9 @@ class Account(BaseModel):
     password: SecretStr | None = None
     use_tls: bool | None = None
     ttl: int = Field(default=DEFAULT_CONNECTION_TTL_SECONDS, ge=0)
+    # Beyond the contract: pooled connections to this account's server at once, per sender
+    # environment (a provider's limit on concurrent sessions is per login).
+    max_connections: int = Field(default=DEFAULT_MAX_CONNECTIONS, ge=1, le=MAX_MAX_CONNECTIONS)
     limit_per_second: int | None = Field(default=None, ge=0)
     limit_per_minute: int | None = Field(default=None, ge=0)
     limit_per_hour: int | None = Field(default=None, ge=0)

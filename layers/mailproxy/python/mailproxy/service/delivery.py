@@ -10,12 +10,20 @@ One owner at a time: a message is sent only by the sender whose claim succeeded,
 outcome is written only with that claim's token. A redelivered or superseded reference claims
 nothing. The one window no store can close is SMTP's own (the connection lost after the data,
 or a sender gone between the server's 250 and the write): that is recorded as `ambiguous`.
+
+In parallel: a batch goes out in waves. A wave holds up to `max_connections` references of
+each account, each delivered on a thread (and an SMTP connection) of its own, so the SMTP
+waits of a wave overlap; the next wave starts when the last one is done, if there is time
+left for it. Within one invocation an account's claims are made one at a time (each sees the
+window items the previous one left: no race between siblings), and its sends run side by side.
 """
 
 from __future__ import annotations
 
+import contextvars
+import threading
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any, Protocol
@@ -78,10 +86,8 @@ BUSY_RETRY_SECONDS = 1
 MAX_BATCH_CLAIM_ITEMS = 99
 # A batch's outcomes are written together, but none waits longer than this to be written.
 OUTCOMES_HELD_SECONDS = 2.0
-# The longest one send may take (connect, then the SMTP exchange, each under its timeout),
-# and the outcome write after it: no claimed send starts with less of the invocation left.
-SEND_BUDGET_SECONDS = 45.0
 _BUSY = "rate-limit counters busy (other senders took slots meanwhile)"
+_NO_TIME = "not started: too little of this invocation's time left for another wave"
 
 
 class DeliveryStore(Protocol):
@@ -276,12 +282,28 @@ class Invocation:
     # Outcomes waiting to be written together at the end of the batch (when collecting).
     collecting_outcomes: bool = False
     outcomes_to_write: list[_PendingOutcome] = field(default_factory=list)
+    # The threads of a wave share what is above: changes to it are made under this lock
+    # (never held over I/O), and an account's claims under its own lock.
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
+    _claim_locks: dict[tuple[str, str], threading.Lock] = field(
+        default_factory=dict, repr=False, compare=False
+    )
+    # Held over the one read of a tenant or an account.
+    _reading: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
 
     def count(self, reference: Reference, what: Count) -> None:
-        self.counts[(reference.tenant_id, reference.account_id or "", what)] += 1
+        with self._lock:
+            self.counts[(reference.tenant_id, reference.account_id or "", what)] += 1
 
     def note(self, reference: Reference, note: OutcomeNote) -> None:
-        self.notes[reference.message_id] = note
+        with self._lock:
+            self.notes[reference.message_id] = note
+
+    def claim_lock(self, reference: Reference) -> threading.Lock:
+        """Held over each claim of this reference's account in this invocation."""
+        key = (reference.tenant_id, reference.account_id or "")
+        with self._lock:
+            return self._claim_locks.setdefault(key, threading.Lock())
 
     @classmethod
     def prepare(cls, ctx: DeliveryContext, references: list[Reference]) -> Invocation:
@@ -311,7 +333,9 @@ class Invocation:
 
     def tenant(self, tenant_id: str) -> Tenant | None:
         if tenant_id not in self.tenants:
-            self.tenants[tenant_id] = self.ctx.store.get_tenant(tenant_id)
+            with self._reading:  # once, whichever thread of a wave asks first
+                if tenant_id not in self.tenants:
+                    self.tenants[tenant_id] = self.ctx.store.get_tenant(tenant_id)
         return self.tenants[tenant_id]
 
     def account(self, tenant_id: str, account_id: str | None) -> Account | None:
@@ -319,29 +343,37 @@ class Invocation:
             return None
         key = (tenant_id, account_id)
         if key not in self.accounts:
-            if key in self.stored_accounts:
-                stored = self.stored_accounts[key]
-            else:
-                stored = self.ctx.store.get_account(tenant_id, account_id)
-            self.accounts[key] = self._with_password(tenant_id, stored) if stored else None
+            with self._reading:
+                if key not in self.accounts:
+                    if key in self.stored_accounts:
+                        stored = self.stored_accounts[key]
+                    else:
+                        stored = self.ctx.store.get_account(tenant_id, account_id)
+                    self.accounts[key] = self._with_password(tenant_id, stored) if stored else None
         return self.accounts[key]
 
     def limit_items(self, keys: list[str], reread: Iterable[str] = ()) -> list[WindowCounts]:
         """The window items of these keys: as kept, except those not read yet and `reread`."""
-        wanted = set(reread) | {key for key in keys if key not in self.window_counts}
+        with self._lock:
+            wanted = set(reread) | {key for key in keys if key not in self.window_counts}
         if wanted:
-            self.window_counts.update(self.ctx.store.get_window_counts(wanted))
-        return [self.window_counts[key] for key in keys]
+            read = self.ctx.store.get_window_counts(wanted)
+            with self._lock:
+                self.window_counts.update(read)
+        with self._lock:
+            return [self.window_counts[key] for key in keys]
 
     def remember(self, states: Iterable[WindowCounts]) -> None:
-        for state in states:
-            self.window_counts[state.key] = state
+        with self._lock:
+            for state in states:
+                self.window_counts[state.key] = state
 
     def gave_back(self, releases: Iterable[SlotRelease]) -> None:
-        for release in releases:
-            if release.key in self.window_counts:
-                state = self.window_counts[release.key]
-                self.window_counts[release.key] = after_release(state, release)
+        with self._lock:
+            for release in releases:
+                if release.key in self.window_counts:
+                    state = self.window_counts[release.key]
+                    self.window_counts[release.key] = after_release(state, release)
 
     def _with_password(self, tenant_id: str, stored: StoredAccount) -> Account:
         account = stored.account
@@ -373,56 +405,90 @@ def deliver(reference: Reference, invocation: Invocation) -> Outcome:
     return outcome
 
 
-def deliver_batch(
-    references: list[Reference],
-    invocation: Invocation,
-    seconds_left: Callable[[], float] = lambda: float("inf"),
-) -> list[Outcome | Exception]:
-    """A batch of references, in few writes: the messages claimed together (with their
-    slots), sent one after another, and their outcomes written together. What the batch
-    write could not do is done per message, so one message that changed meanwhile never
-    holds up the rest. A reference whose delivery raised gets its exception (its record
-    alone fails).
+Result = Outcome | Exception
 
-    Outcomes wait at most OUTCOMES_HELD_SECONDS to be written, so an invocation stopped
-    short (Lambda's timeout) loses few; and a claimed message is not started with less than
-    SEND_BUDGET_SECONDS of the invocation left (`seconds_left`): its claim is given back and
-    it is queued again, rather than left to a takeover that would call it ambiguous."""
+
+def deliver_batch(
+    references: Sequence[Reference],
+    invocation: Invocation,
+    time_for_a_wave: Callable[[], bool] = lambda: True,
+) -> list[Result]:
+    """A batch of references, in few writes and overlapping SMTP waits: the messages that
+    may go now claimed together (with their slots), sent in waves (the module's docstring),
+    and their outcomes written together. What the batch writes could not do is done per
+    message, so one message that changed meanwhile never holds up the rest. The outcome of
+    each reference, or the exception its delivery raised (its record alone fails), in the
+    order given.
+
+    A wave starts only while `time_for_a_wave()` says so: the references of the waves that
+    do not start are queued again at once (a claimed one gives its claim and slots back,
+    rather than wait for a takeover that would call it ambiguous). Outcomes are written
+    after the wave in which they have waited OUTCOMES_HELD_SECONDS, and at the end, so an
+    invocation stopped short loses few."""
     claim_batch(references, invocation)
     invocation.collecting_outcomes = True
-    results: list[Outcome | Exception] = []
-    changed: dict[int, Outcome | Exception] = {}
-    held_since: float | None = None
-    for reference in references:
-        try:
-            if seconds_left() < SEND_BUDGET_SECONDS:
-                results.append(_hand_back(reference, invocation))
+    results: dict[int, Result] = {}
+    changed: dict[int, Result] = {}
+    waves = _waves(references, invocation)
+    widest = max((len(wave) for wave in waves), default=0)
+    executor = None
+    if widest > 1:
+        # Imported here, not at cold start: a batch of one message per account needs no thread.
+        from concurrent.futures import ThreadPoolExecutor
+
+        executor = ThreadPoolExecutor(max_workers=widest, thread_name_prefix="sender-wave")
+    last_written = invocation.ctx.clock()
+    try:
+        for number, wave in enumerate(waves):
+            if not time_for_a_wave():
+                for left in waves[number:]:
+                    for index in left:
+                        results[index] = _attempted(_not_started, references[index], invocation)
+                break
+            if executor is None or len(wave) == 1:
+                for index in wave:
+                    results[index] = _attempted(_deliver, references[index], invocation)
             else:
-                results.append(_deliver(reference, invocation))
-        except Exception as error:  # the record fails alone, as it would alone
-            results.append(error)
-        now = invocation.ctx.clock()
-        if invocation.outcomes_to_write and held_since is None:
-            held_since = now
-        if held_since is not None and now - held_since >= OUTCOMES_HELD_SECONDS:
-            changed |= write_outcomes(invocation)
-            held_since = None
-    invocation.collecting_outcomes = False
+                # Each in a copy of the invocation's context (what its caller set for it there).
+                futures = {
+                    index: executor.submit(
+                        contextvars.copy_context().run,
+                        _attempted,
+                        _deliver,
+                        references[index],
+                        invocation,
+                    )
+                    for index in wave
+                }
+                for index, future in futures.items():
+                    results[index] = future.result()
+            now = invocation.ctx.clock()
+            if now - last_written >= OUTCOMES_HELD_SECONDS:
+                changed |= write_outcomes(invocation)
+                last_written = now
+    finally:
+        if executor is not None:
+            executor.shutdown(wait=True)
+        invocation.collecting_outcomes = False
     changed |= write_outcomes(invocation)
-    for position, reference in enumerate(references):
-        result = results[position] = changed.get(id(reference), results[position])
+    ordered: list[Result] = []
+    for index, reference in enumerate(references):
+        result = changed.get(id(reference), results[index])
         if isinstance(result, Outcome):
             _count(reference, result, invocation)
-    return results
+        ordered.append(result)
+    return ordered
 
 
-def _hand_back(reference: Reference, invocation: Invocation) -> Outcome:
-    """Too little time left to start a send: a message claimed with the batch is given
-    back; one not claimed yet is left as it is (its record comes back)."""
-    ahead = invocation.claimed_ahead.pop(_ahead_key(reference), None)
+def _not_started(reference: Reference, invocation: Invocation) -> Outcome:
+    """No time left for its wave: a message claimed with the batch gives its claim back; any
+    other is queued again as it is."""
+    with invocation._lock:
+        ahead = invocation.claimed_ahead.pop(_ahead_key(reference), None)
     if ahead is None:
-        raise TimeoutError("too little time left in this invocation to start a send")
+        return hand_on_unstarted(reference, invocation)
     claimed, slots = ahead
+    invocation.note(reference, OutcomeNote(reason=_NO_TIME))
     return _claimed_attempt(reference, invocation, slots).hand_back(claimed)
 
 
@@ -447,7 +513,8 @@ def write_outcomes(invocation: Invocation) -> dict[int, Outcome | Exception]:
     """Write the collected outcomes together. What changes for a reference (by identity: a
     batch may hold one message twice): STALE when its attempt no longer owns the message,
     or the error its write met."""
-    pending, invocation.outcomes_to_write = invocation.outcomes_to_write, []
+    with invocation._lock:
+        pending, invocation.outcomes_to_write = invocation.outcomes_to_write, []
     if not pending:
         return {}
     store = invocation.ctx.store
@@ -470,7 +537,7 @@ def write_outcomes(invocation: Invocation) -> dict[int, Outcome | Exception]:
     return changed
 
 
-def claim_batch(references: list[Reference], invocation: Invocation) -> None:
+def claim_batch(references: Sequence[Reference], invocation: Invocation) -> None:
     """Claim, in one transaction, every message of the batch that may go now: each waiting
     under its reference's ticket, with a slot in each of its account's windows as this
     invocation reads them. What is not claimed here (a message suspended, over a limit, not
@@ -538,7 +605,10 @@ def _plan_batch(
     charges: dict[str, list[SlotWrite]] = {}
     after: dict[str, WindowCounts] = {}
     for reference in candidates:
-        account = invocation.account(reference.tenant_id, reference.account_id)
+        try:
+            account = invocation.account(reference.tenant_id, reference.account_id)
+        except Exception:  # e.g. a password that cannot be opened: its own path fails it alone
+            continue
         windows = windows_for(account) if account is not None else []
         if not may_charge_ahead(windows):
             continue
@@ -566,6 +636,61 @@ def _ahead_key(reference: Reference) -> tuple[str, str, str]:
     return (reference.tenant_id, reference.message_id, reference.ticket)
 
 
+def _attempted(
+    step: Callable[[Reference, Invocation], Outcome], reference: Reference, invocation: Invocation
+) -> Result:
+    try:
+        return step(reference, invocation)
+    except Exception as error:  # the reference's own failure: its record alone fails
+        return error
+
+
+def _waves(references: Sequence[Reference], invocation: Invocation) -> list[list[int]]:
+    """Indexes of the references, wave by wave: the n-th wave holds the n-th slice of
+    `max_connections` references of every account, in the order given."""
+    by_account: dict[tuple[str, str | None], list[int]] = {}
+    for index, reference in enumerate(references):
+        by_account.setdefault((reference.tenant_id, reference.account_id), []).append(index)
+    waves: list[list[int]] = []
+    for (tenant_id, account_id), indexes in by_account.items():
+        width = _connections(invocation, tenant_id, account_id)
+        for number, start in enumerate(range(0, len(indexes), width)):
+            if number == len(waves):
+                waves.append([])
+            waves[number].extend(indexes[start : start + width])
+    return [sorted(wave) for wave in waves]
+
+
+def _connections(invocation: Invocation, tenant_id: str, account_id: str | None) -> int:
+    """The account's max_connections; one for a reference whose account cannot be had (its
+    delivery fails on its own, as it would alone)."""
+    try:
+        account = invocation.account(tenant_id, account_id)
+    except Exception:
+        return 1
+    return account.max_connections if account is not None else 1
+
+
+def hand_on_unstarted(reference: Reference, invocation: Invocation) -> Outcome:
+    """Not attempted (no time left for it): queued again at once, to be delivered by the
+    next invocation, as it would have been by this one."""
+    ctx = invocation.ctx
+    invocation.note(reference, OutcomeNote(reason=_NO_TIME))
+    now = ctx.clock()
+    return _hand_on(reference, ctx, now, now)
+
+
+def _hand_on(reference: Reference, ctx: DeliveryContext, due_ts: float, now: float) -> Outcome:
+    ticket = ctx.new_ticket()
+    # Queue first, then move the ticket: if the second step fails, the new reference is
+    # simply stale, while the old one is redelivered and tries again.
+    ctx.queues.send([Enqueue(reference.handed_on(ticket), queue_delay(due_ts, now))])
+    moved = ctx.store.requeue_waiting(
+        reference.tenant_id, reference.message_id, reference.ticket, ticket, now=now
+    )
+    return Outcome.HANDED_ON if moved else Outcome.DROPPED
+
+
 def _release_if_activated_meanwhile(
     reference: Reference, batch_code: str | None, ctx: DeliveryContext
 ) -> None:
@@ -586,7 +711,8 @@ def _deliver(reference: Reference, invocation: Invocation) -> Outcome:
     body = invocation.body(reference)
     if body is None:
         return Outcome.DROPPED  # deleted (cancelled) since it was queued
-    ahead = invocation.claimed_ahead.pop(_ahead_key(reference), None)
+    with invocation._lock:
+        ahead = invocation.claimed_ahead.pop(_ahead_key(reference), None)
     if ahead is not None:
         claim, slots = ahead
         return _claimed_attempt(reference, invocation, slots).send(claim)
@@ -640,6 +766,12 @@ class _Attempt:
         items as this invocation knows them; items another sender changed meanwhile are read
         again and the decision made again (the failed transaction wrote nothing, so no slot
         is ever taken twice). `known`: the message as just read, if it was."""
+        with self.invocation.claim_lock(self.reference):
+            return self._claim_with_slots(after_expired_lease, known)
+
+    def _claim_with_slots(
+        self, after_expired_lease: bool, known: MessageState | None
+    ) -> Claimed | NotClaimable | LimitReached | _Busy:
         ref = self.reference
         keys = [w.counter_key(ref.tenant_id, ref.account_id or "") for w in self.windows]
         reread: set[str] = set()
@@ -770,17 +902,7 @@ class _Attempt:
         )
 
     def _hand_on(self, due_ts: float) -> Outcome:
-        ticket = self.ctx.new_ticket()
-        # Queue first, then move the ticket: if the second step fails, the new reference is
-        # simply stale, while the old one is redelivered and tries again.
-        self.ctx.queues.send(
-            [Enqueue(self.reference.handed_on(ticket), queue_delay(due_ts, self.now))]
-        )
-        ref = self.reference
-        moved = self.ctx.store.requeue_waiting(
-            ref.tenant_id, ref.message_id, ref.ticket, ticket, now=self.now
-        )
-        return Outcome.HANDED_ON if moved else Outcome.DROPPED
+        return _hand_on(self.reference, self.ctx, due_ts, self.now)
 
     def over_limit(self, full: tuple[WindowFull, ...], taken_over: bool = False) -> Outcome:
         """No slot now: wait until one frees up, or fail, as the account says. Taking over
@@ -1041,7 +1163,8 @@ class _Attempt:
         pending = _PendingOutcome(ref, write, outcome, on_written)
         if self.invocation.collecting_outcomes:
             # Written with the batch's others (write_outcomes), which may still find it stale.
-            self.invocation.outcomes_to_write.append(pending)
+            with self.invocation._lock:
+                self.invocation.outcomes_to_write.append(pending)
             return outcome
         try:
             self.ctx.store.finish_attempt(
