@@ -165,7 +165,9 @@ def test_a_post_without_body_key_is_a_clean_422(handler: Any) -> None:
         aws_event("GET", "/messages", query={"tenant_id": ["acme"], "active_only": ["a", "b"]}),
         aws_event("POST", "/commands/add-messages", body="{}", base64_body=True),
         aws_event("POST", "/commands/add-messages"),
-        aws_event("GET", "/files/t", route_key="GET /files/{token}", path_parameters={"token": "t"}),
+        aws_event(
+            "GET", "/files/t", route_key="GET /files/{token}", path_parameters={"token": "t"}
+        ),
     ],
     ids=["as-published", "repeated-query-key", "base64-body", "no-body", "path-parameter"],
 )
