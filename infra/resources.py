@@ -19,6 +19,7 @@ __all__ = [
     "BUCKETS",
     "BUCKET_LIFECYCLE",
     "KEYS",
+    "LAMBDA_ENVIRONMENT",
     "PAYLOAD_EXPIRY_DAYS",
     "QUEUES",
     "RESOURCES_ENV",
@@ -165,6 +166,11 @@ BUCKET_LIFECYCLE: dict[str, tuple[ExpiryRule, ...]] = {
 
 # KMS keys, by role: "secrets" encrypts SMTP passwords and tenants' client credentials.
 KEYS: dict[str, str] = {"secrets": "secrets"}
+
+# Set on every Lambda (and on bench/cold_start.py's interpreters, to measure the same import).
+# The proxy uses no pydantic plugin; without this, the first model pydantic builds makes it
+# read the metadata of every installed distribution, looking for one: file I/O at import.
+LAMBDA_ENVIRONMENT: dict[str, str] = {"PYDANTIC_DISABLE_PLUGINS": "__all__"}
 
 
 def resource_names(

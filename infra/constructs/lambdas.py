@@ -12,6 +12,7 @@ from constructs import Construct
 
 from infra.constructs.nag import acknowledge
 from infra.layer_bundle import dependencies_layer_dir
+from infra.resources import LAMBDA_ENVIRONMENT
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 RUNTIME = lambda_.Runtime.PYTHON_3_12
@@ -88,6 +89,7 @@ class MailProxyFunction(Construct):
             log_group=self.log_group,
             tracing=lambda_.Tracing.DISABLED,
             environment={
+                **LAMBDA_ENVIRONMENT,
                 "POWERTOOLS_SERVICE_NAME": f"mailproxy-{name}",
                 "POWERTOOLS_METRICS_NAMESPACE": METRICS_NAMESPACE,
                 **environment,

@@ -13,7 +13,7 @@ import threading
 from collections.abc import Callable, Iterable
 from http import HTTPStatus
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
 from waitress.channel import HTTPChannel
 from waitress.server import create_server
@@ -126,9 +126,11 @@ def _application(api_handler: ApiHandler, local_routes: LocalRoute) -> Callable[
 
     def application(environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
         method = environ["REQUEST_METHOD"]
-        # REQUEST_URI is the request target as sent (rawPath); PATH_INFO is percent-decoded.
+        # An HTTP API hands over the path percent-decoded (rawPath and http.path alike) and the
+        # query as sent (rawQueryString); PATH_INFO is decoded as latin-1, so the path is
+        # decoded here, as UTF-8, from the request target as sent.
         target = urlsplit(environ["REQUEST_URI"])
-        path, query = target.path or "/", target.query
+        path, query = unquote(target.path or "/"), target.query
         # waitress has read a chunked body in full by now and set its length here.
         length = int(environ.get("CONTENT_LENGTH") or 0)
         if length > MAX_BODY_BYTES:

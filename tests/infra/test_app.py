@@ -279,6 +279,8 @@ def test_function_gets_the_resource_names(synthesized: Synthesized, name: str) -
     )
     assert variables["MAILPROXY_S3_ATTACHMENT_BUCKETS"] == ATTACHMENT_BUCKET
     assert ("MAILPROXY_ADMIN_TOKEN_SECRET_ARN" in variables) == (name == "api")
+    # No pydantic plugin search (file I/O) when the first model is built
+    assert variables["PYDANTIC_DISABLE_PLUGINS"] == "__all__"
 
 
 def test_layers_hold_the_package_and_arm64_dependencies(synthesized: Synthesized) -> None:

@@ -57,6 +57,22 @@ def test_repeated_query_keys_are_joined_by_commas(front: tuple[str, Recorder]) -
     assert event.body is None
 
 
+def test_the_path_arrives_percent_decoded_and_the_query_as_sent(
+    front: tuple[str, Recorder],
+) -> None:
+    base, recorder = front
+    # Given a request whose path and query are percent-encoded / When it goes through the
+    # adapter
+    requests.get(f"{base}/tenant/ac%6De/caf%C3%A9?q=a%20b%26c", timeout=10)
+    # Then, as an HTTP API does, the path is decoded (rawPath and http.path) while the raw
+    # query stays encoded and its parameters are decoded
+    event = only_event(recorder)
+    assert event.rawPath == "/tenant/acme/caf\u00e9"
+    assert event.requestContext.http.path == "/tenant/acme/caf\u00e9"
+    assert event.rawQueryString == "q=a%20b%26c"
+    assert event.queryStringParameters == {"q": "a b&c"}
+
+
 def test_a_json_post_arrives_as_text(front: tuple[str, Recorder]) -> None:
     base, recorder = front
     # Given a POST with a JSON body / When it goes through the adapter

@@ -54,7 +54,7 @@ def _limit_behavior(value: Any) -> Any:
 
 
 class Account(BaseModel):
-    model_config = ConfigDict(extra="ignore")
+    model_config = ConfigDict(extra="ignore", defer_build=True)
 
     id: str = Field(min_length=1, max_length=255)
     tenant_id: TenantId | None = None

@@ -63,7 +63,7 @@ def _storage_url_problem(url: str) -> str | None:
 class LargeFileConfig(BaseModel):
     """large_file_config as stored: every field has its value (defaults filled in)."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", defer_build=True)
 
     enabled: bool = False
     # In MB of 1,048,576 bytes, as the attachment caps elsewhere are counted.
@@ -96,7 +96,7 @@ class LargeFileConfigPatch(BaseModel):
     """large_file_config in PUT /tenant/{id}: the fields given change, the others stay; a
     field given as null goes back to its default (storage_url: none)."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", defer_build=True)
 
     enabled: bool | None = None
     max_size_mb: float | None = Field(default=None, gt=0, le=MAX_SIZE_MB_LIMIT, allow_inf_nan=False)

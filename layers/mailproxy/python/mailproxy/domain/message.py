@@ -359,7 +359,7 @@ def parse_priority(value: PriorityValue | None) -> Priority | None:
 
 
 class AttachmentAuth(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", defer_build=True)
 
     method: Literal["none", "bearer", "basic"] = "none"
     token: SecretStr | None = None
@@ -405,7 +405,7 @@ _S3_BUCKET = re.compile(r"[a-z0-9][a-z0-9.\-]{1,61}[a-z0-9]")
 
 
 class Attachment(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", defer_build=True)
 
     filename: Annotated[FileName, AfterValidator(_plain_filename)]
     # Declared before storage_path, whose limit depends on it (fields validate in this order).
@@ -498,7 +498,7 @@ def delivered_filename(filename: str) -> str:
 class Message(BaseModel):
     """One message of POST /commands/add-messages; unknown top-level fields are ignored."""
 
-    model_config = ConfigDict(extra="ignore", populate_by_name=True)
+    model_config = ConfigDict(extra="ignore", populate_by_name=True, defer_build=True)
 
     id: MessageKey
     tenant_id: TenantId | None = None
@@ -607,7 +607,7 @@ class Message(BaseModel):
 
 
 class AddMessagesRequest(BaseModel):
-    model_config = ConfigDict(extra="ignore")
+    model_config = ConfigDict(extra="ignore", defer_build=True)
 
     messages: list[Message]
     default_priority: PriorityValue | None = None

@@ -27,7 +27,7 @@ ALL_BATCHES = "*"
 class ClientAuth(BaseModel):
     """How the proxy authenticates to the tenant's own endpoints (sync, attachments)."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", defer_build=True)
 
     method: Literal["none", "bearer", "basic"] = "none"
     token: SecretStr | None = Field(default=None, min_length=1, max_length=4096)
@@ -71,7 +71,7 @@ def _path(value: str | None) -> str | None:
 
 
 class TenantFields(BaseModel):
-    model_config = ConfigDict(extra="ignore")
+    model_config = ConfigDict(extra="ignore", defer_build=True)
 
     name: str | None = Field(default=None, max_length=256)
     client_base_url: str | None = Field(default=None, max_length=2048)
