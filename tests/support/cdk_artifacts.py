@@ -30,7 +30,10 @@ from typing import Any
 
 from packaging.utils import canonicalize_name
 
-BOOTSTRAP = Path(__file__).with_name("lambda_bootstrap.py")
+from tests.support import lambda_bootstrap
+from tests.support.lambda_bootstrap import TIMEOUT_ENV
+
+BOOTSTRAP = Path(lambda_bootstrap.__file__)
 
 
 @dataclass(frozen=True)
@@ -121,7 +124,7 @@ def unpack(
             "AWS_LAMBDA_FUNCTION_NAME": function_name,
             "AWS_LAMBDA_FUNCTION_VERSION": "$LATEST",
             "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(properties.get("MemorySize", 128)),
-            "FUNCTION_TIMEOUT": str(properties.get("Timeout", 3)),
+            TIMEOUT_ENV: str(properties.get("Timeout", 3)),
         },
     )
 

@@ -10,8 +10,9 @@ standard output: `{"result": ...}` or `{"error": traceback}`, with `foreign` lis
 loaded from outside the folders and the standard library. Whatever the function prints (its
 logs, EMF metrics) goes to standard error, as it would go to CloudWatch.
 
-`BOOTSTRAP_CLOCK_OFFSET_SECONDS` sets the environment's clock that much ahead (time.time),
-as local mode's clock can be: a tick can come when something scheduled falls due.
+`BOOTSTRAP_TIMEOUT_SECONDS` is the function's timeout (the context's remaining time), and
+`BOOTSTRAP_CLOCK_OFFSET_SECONDS` sets the environment's clock that much ahead (time.time), as
+local mode's clock can be: a tick can come when something scheduled falls due.
 """
 
 from __future__ import annotations
@@ -27,10 +28,13 @@ import uuid
 from typing import Any
 
 CLOCK_OFFSET_ENV = "BOOTSTRAP_CLOCK_OFFSET_SECONDS"
+TIMEOUT_ENV = "BOOTSTRAP_TIMEOUT_SECONDS"
 
 
 class Context:
     """The Lambda context object, from the variables Lambda sets."""
+
+    timeout_seconds = 3.0
 
     def __init__(self) -> None:
         self.function_name = os.environ.get("AWS_LAMBDA_FUNCTION_NAME", "function")
@@ -43,7 +47,7 @@ class Context:
         )
         self.log_group_name = f"/aws/lambda/{self.function_name}"
         self.log_stream_name = "bootstrap"
-        self._deadline = time.monotonic() + float(os.environ.get("FUNCTION_TIMEOUT", "30"))
+        self._deadline = time.monotonic() + self.timeout_seconds
 
     def get_remaining_time_in_millis(self) -> int:
         return max(0, int((self._deadline - time.monotonic()) * 1000))
@@ -74,7 +78,9 @@ def main() -> None:
     sys.path[:0] = folders
     answers = os.fdopen(os.dup(1), "w", encoding="utf-8")
     os.dup2(2, 1)
+    # The bootstrap's own settings, which the function does not see.
     _shift_clock(float(os.environ.pop(CLOCK_OFFSET_ENV, "0") or 0))
+    Context.timeout_seconds = float(os.environ.pop(TIMEOUT_ENV, "3"))
 
     def answer(reply: dict[str, Any]) -> None:
         reply["foreign"] = _foreign_modules(folders)
