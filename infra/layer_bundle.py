@@ -10,6 +10,10 @@ layer (`/opt/python`). The folder is keyed by a hash of the pins and the target 
 a second synth (and every test after the first) reuses it without touching the network.
 Several processes may build at once: each builds in its own temporary folder and the first
 rename wins.
+
+The same pins can be installed for this machine instead (`THIS_MACHINE`): the tests that run
+the synthesized Lambdas here use them in place of the arm64 layer, whose compiled wheels
+(pydantic-core) would not load on another platform.
 """
 
 from __future__ import annotations
@@ -19,7 +23,9 @@ import os
 import shutil
 import subprocess
 import sys
+import sysconfig
 import tempfile
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from packaging.markers import Marker
@@ -44,6 +50,33 @@ LAMBDA_ENVIRONMENT = {
     "python_version": PYTHON_VERSION,
     "sys_platform": "linux",
 }
+
+
+@dataclass(frozen=True)
+class Target:
+    """Where the dependencies are to run: what tells builds apart (part of the cache key),
+    pip's options to fetch wheels for it, and the environment its markers are judged in
+    (None: this interpreter's own)."""
+
+    key: tuple[str, ...]
+    pip_options: tuple[str, ...] = ()
+    environment: dict[str, str] | None = field(default=None, hash=False)
+
+
+LAMBDA = Target(
+    key=(PLATFORM, PYTHON_VERSION),
+    pip_options=(
+        "--platform",
+        PLATFORM,
+        "--implementation",
+        "cp",
+        "--python-version",
+        PYTHON_VERSION,
+    ),
+    environment=LAMBDA_ENVIRONMENT,
+)
+# This interpreter on this machine (pip's defaults): e.g. linux-x86_64, cpython-311.
+THIS_MACHINE = Target(key=(sysconfig.get_platform(), sys.implementation.cache_tag))
 
 
 class BundlingError(RuntimeError):
@@ -86,8 +119,11 @@ def export_lock() -> str:
     return done.stdout
 
 
-def runtime_requirements(exported: str | None = None) -> list[str]:
-    """One line per package Lambda needs: `name==version --hash=... ...`, markers applied."""
+def runtime_requirements(
+    exported: str | None = None, environment: dict[str, str] | None = LAMBDA_ENVIRONMENT
+) -> list[str]:
+    """One line per package Lambda needs: `name==version --hash=... ...`, markers applied
+    (judged for Lambda; with `environment=None`, for this interpreter)."""
     text = export_lock() if exported is None else exported
     requirements = []
     for raw in text.replace("\\\n", " ").splitlines():
@@ -96,7 +132,7 @@ def runtime_requirements(exported: str | None = None) -> list[str]:
             continue
         spec, _, hashes = line.partition(" --hash")
         pin, _, marker = spec.partition(";")
-        if marker.strip() and not Marker(marker.strip()).evaluate(LAMBDA_ENVIRONMENT):
+        if marker.strip() and not Marker(marker.strip()).evaluate(environment):
             continue
         requirements.append(f"{pin.strip()} --hash{hashes}" if hashes else pin.strip())
     return requirements
@@ -111,16 +147,17 @@ def pins(requirements: list[str]) -> dict[str, str]:
     return pinned
 
 
-def bundle_key(requirements: list[str]) -> str:
-    spec = "\n".join([PLATFORM, PYTHON_VERSION, *sorted(requirements)])
+def bundle_key(requirements: list[str], target: Target = LAMBDA) -> str:
+    spec = "\n".join([*target.key, *sorted(requirements)])
     return hashlib.sha256(spec.encode()).hexdigest()[:16]
 
 
-def dependencies_layer_dir(cache: Path | None = None) -> Path:
-    """The folder to zip as the dependencies layer (it holds `python/`), built if missing."""
-    requirements = runtime_requirements()
+def dependencies_layer_dir(cache: Path | None = None, platform: Target = LAMBDA) -> Path:
+    """The folder to zip as the dependencies layer (it holds `python/`), built if missing;
+    for Lambda unless another `platform` is asked for."""
+    requirements = runtime_requirements(environment=platform.environment)
     cache = cache or Path(os.environ.get(CACHE_ENV) or DEFAULT_CACHE)
-    target = cache / f"deps-{bundle_key(requirements)}"
+    target = cache / f"deps-{bundle_key(requirements, platform)}"
     if (target / "python").is_dir():
         return target
     cache.mkdir(parents=True, exist_ok=True)
@@ -139,12 +176,7 @@ def dependencies_layer_dir(cache: Path | None = None) -> Path:
             "--no-compile",
             "--no-deps",
             "--require-hashes",
-            "--platform",
-            PLATFORM,
-            "--implementation",
-            "cp",
-            "--python-version",
-            PYTHON_VERSION,
+            *platform.pip_options,
             "--only-binary=:all:",
             "--target",
             str(work / "python"),

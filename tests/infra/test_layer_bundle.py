@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import platform
 import tomllib
 from pathlib import Path
 
@@ -58,11 +59,22 @@ def test_bundle_key_follows_requirements_not_their_order() -> None:
     assert key != layer_bundle.bundle_key(["a>=2", "b"])
 
 
+def test_a_bundle_for_this_machine_is_kept_apart_from_the_lambda_one() -> None:
+    requirements = ["a==1.0", "b==2.0"]
+    lambda_key = layer_bundle.bundle_key(requirements)
+    assert lambda_key == layer_bundle.bundle_key(requirements, layer_bundle.LAMBDA)
+    assert lambda_key != layer_bundle.bundle_key(requirements, layer_bundle.THIS_MACHINE)
+    # Markers judged for this interpreter: a pin only this machine needs is kept.
+    here_only = f"a==1.0 ; python_full_version == '{platform.python_version()}'\n"
+    assert layer_bundle.runtime_requirements(here_only, environment=None) == ["a==1.0"]
+    assert layer_bundle.runtime_requirements(here_only) == []
+
+
 def test_a_built_bundle_is_reused_without_pip(tmp_path: Path, monkeypatch) -> None:
     requirements = layer_bundle.runtime_requirements()
     key = layer_bundle.bundle_key(requirements)
     (tmp_path / f"deps-{key}" / "python").mkdir(parents=True)
-    monkeypatch.setattr(layer_bundle, "runtime_requirements", lambda: requirements)
+    monkeypatch.setattr(layer_bundle, "runtime_requirements", lambda **_: requirements)
 
     def no_pip(*args: object, **kwargs: object) -> None:
         raise AssertionError("pip ran for a cached bundle")
