@@ -217,9 +217,9 @@ def deliver_batch(function: FunctionProcess, queue_url: str, received: list[dict
     """What an SQS event source mapping does: the batch to the function, then the records it
     did not report failed deleted. The function's answer."""
     sqs = boto3.client("sqs")
-    arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])[
-        "Attributes"
-    ]["QueueArn"]
+    arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"][
+        "QueueArn"
+    ]
     records = [
         sqs_record(
             m["Body"],

@@ -129,9 +129,7 @@ def unpack(
     )
 
 
-def resolve(
-    value: Any, refs: Mapping[str, str], attributes: Mapping[tuple[str, str], str]
-) -> Any:
+def resolve(value: Any, refs: Mapping[str, str], attributes: Mapping[tuple[str, str], str]) -> Any:
     """`value` with CloudFormation's intrinsics (Ref, Fn::GetAtt, Fn::Join) evaluated."""
     if isinstance(value, list):
         return [resolve(item, refs, attributes) for item in value]

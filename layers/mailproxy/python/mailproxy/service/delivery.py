@@ -607,7 +607,8 @@ def _plan_batch(
     for reference in candidates:
         try:
             account = invocation.account(reference.tenant_id, reference.account_id)
-        except Exception:  # e.g. a password that cannot be opened: its own path fails it alone
+        # E.g. a password that does not open: its own path fails it alone, and logs why.
+        except Exception:  # noqa: S112
             continue
         windows = windows_for(account) if account is not None else []
         if not may_charge_ahead(windows):
