@@ -106,13 +106,14 @@ def install(path: str) -> Recorder:
         return recorder
 
 
-def uninstall(recorder: Recorder) -> None:
+def uninstall_all() -> None:
+    """Stop recording (sessions made from now on; tests put botocore back as it was)."""
     from botocore.handlers import BUILTIN_HANDLERS
 
     with _lock:
-        if recorder in _recorders:
-            _recorders.remove(recorder)
+        for recorder in _recorders:
             BUILTIN_HANDLERS.remove((EVENT, recorder))
+        _recorders.clear()
 
 
 def path_from_env() -> str | None:

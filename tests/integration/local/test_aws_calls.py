@@ -21,8 +21,7 @@ def recording(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]
     path = tmp_path / "calls.jsonl"
     monkeypatch.setenv(aws_calls.RECORD_ENV, str(path))
     yield path
-    for recorder in list(aws_calls._recorders):
-        aws_calls.uninstall(recorder)
+    aws_calls.uninstall_all()
 
 
 def lines(path: Path) -> list[dict[str, Any]]:
