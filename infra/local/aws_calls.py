@@ -24,8 +24,9 @@ from typing import Any
 
 RECORD_ENV = "MAILPROXY_RECORD_AWS_CALLS"
 EVENT = "before-parameter-build"
-# The parameters that name a resource, in any service the proxy calls.
-NAMING_PARAMETERS = ("TableName", "IndexName", "QueueUrl", "Bucket", "Key", "KeyId", "SecretId")
+# The parameters that name a resource, in any service the proxy calls ("Key": an S3 object's;
+# DynamoDB's is an item's key, a value).
+NAMING_PARAMETERS = ("TableName", "IndexName", "QueueUrl", "Bucket", "KeyId", "SecretId")
 
 _function: ContextVar[str | None] = ContextVar("mailproxy_function", default=None)
 _lock = threading.Lock()
@@ -53,6 +54,8 @@ def wrap(function: str, handler: Callable[..., Any]) -> Callable[..., Any]:
 def names(service: str, operation: str, params: dict[str, Any]) -> dict[str, Any]:
     """What a call names, from its API parameters."""
     named: dict[str, Any] = {key: params[key] for key in NAMING_PARAMETERS if key in params}
+    if service == "s3" and "Key" in params:
+        named["Key"] = params["Key"]
     if "TransactItems" in params:  # [{"Put": {"TableName": ...}}, ...] -> [["Put", table]]
         named["TransactItems"] = [
             [kind, body.get("TableName")]

@@ -63,6 +63,10 @@ def test_each_call_of_a_handler_is_recorded_under_its_function_without_values(
     [encrypt] = [call for call in calls if call["operation"] == "Encrypt"]
     assert encrypt["names"] == {"KeyId": aws.keys["secrets"]}
     assert "pa55" not in recording.read_text()
+    # an item read names its table, not the item's key
+    gets = [call["names"] for call in calls if call["operation"] == "GetItem"]
+    assert gets
+    assert all(set(names) == {"TableName"} for names in gets), gets
     # and the message's transaction names each item's table
     puts = [
         c["names"]["TransactItems"]
