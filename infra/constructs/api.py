@@ -13,8 +13,17 @@ from constructs import Construct
 from infra.constructs.lambdas import LOG_RETENTION, Layers, MailProxyFunction
 from infra.constructs.nag import acknowledge
 from infra.constructs.queues import Queues
-from infra.constructs.storage import TENANT_LARGE_FILE_KEYS, Storage
+from infra.constructs.storage import (
+    FILE_LINKS,
+    READ_ACTIONS,
+    TENANT_LARGE_FILE_KEYS,
+    WRITE_ACTIONS,
+    Storage,
+)
 
+# The tables the API reads and writes: all but the rate-limit counters (the sender's) and the
+# download links (only looked up).
+API_TABLES = ["tenants", "accounts", "messages", "bodies", "events", "metrics"]
 # Large attachments' download links: GET /files/{token}, no API token (the link is the
 # credential), answered by the api Lambda with a redirect to a presigned S3 URL.
 DOWNLOAD_ROUTE = "/files/{token}"
@@ -65,14 +74,19 @@ class Api(Construct):
             memory_size=1024,
         )
         fn = self.handler.function
-        for table in storage.data_tables():
-            table.grant_read_write_data(fn)
+        # Tenants by API key, accounts by id, held messages by their shard.
+        storage.grant_items(
+            fn,
+            API_TABLES,
+            READ_ACTIONS + WRITE_ACTIONS,
+            queried_indexes=("tenants", "accounts", "messages"),
+        )
         # Download links are only looked up here (the sender writes them).
-        storage.file_links.grant_read_data(fn)
-        for queue in queues.all_queues:
-            queue.grant_send_messages(fn)
+        storage.grant_items(fn, [FILE_LINKS], ("dynamodb:GetItem",))
+        for queue in queues.all_queues:  # messages queued; run-now wakes the reporter
+            queue.grant(fn, "sqs:SendMessage")
         storage.secrets_key.grant(fn, "kms:Encrypt")  # SMTP passwords, client credentials
-        storage.admin_token.grant_read(fn)
+        storage.grant_admin_token(fn)
         # Large bodies are written to the payload bucket, read back, and removed by cleanup;
         # GetObject also signs the download URLs of large files kept there.
         storage.grant_payloads(fn, ["s3:PutObject", "s3:GetObject", "s3:DeleteObject"])
@@ -89,7 +103,6 @@ class Api(Construct):
                 f"Download links of large files kept in {name} (allow-listed) are presigned "
                 "by this function; read only, and only large-files/ttl-<days>d/ keys.",
             )
-        self.handler.acknowledge_index_access(storage.table_logical_ids())
         self.handler.acknowledge_payload_objects(storage)
 
         self.access_logs = logs.LogGroup(

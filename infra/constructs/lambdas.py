@@ -109,16 +109,6 @@ class MailProxyFunction(Construct):
             "and the code is tested on it; moving runtime is a deliberate, tested change.",
         )
 
-    def acknowledge_index_access(self, table_arn_logical_ids: list[str]) -> None:
-        """Table grants include the table's own GSIs (`<table>/index/*`), which it queries."""
-        for logical_id in table_arn_logical_ids:
-            acknowledge(
-                self.function,
-                f"AwsSolutions-IAM5[Resource::<{logical_id}.Arn>/index/*]",
-                "Access to a table includes its own global secondary indexes (sparse "
-                "indexes from infra/resources.py), and nothing beyond that table.",
-            )
-
     def acknowledge_payload_objects(self, storage: Any) -> None:
         acknowledge(
             self.function,

@@ -14,6 +14,14 @@ REPORTER_TIMEOUT = Duration.seconds(120)
 WAKEUPS_BATCH_SIZE = 10
 # Each tenant has at most one sync in flight (a DynamoDB lease); more reporters only contend.
 WAKEUPS_MAX_CONCURRENCY = 2
+# A tenant's sync state, its unreported events, and the messages they report on.
+REPORTER_TABLES = ["tenants", "events", "messages", "bodies"]
+REPORTER_ACTIONS = (
+    "dynamodb:GetItem",
+    "dynamodb:BatchGetItem",
+    "dynamodb:Scan",
+    "dynamodb:UpdateItem",
+)
 
 
 class Reporter(Construct):
@@ -40,9 +48,9 @@ class Reporter(Construct):
             memory_size=512,
         )
         fn = self.handler.function
-        self.handler.acknowledge_index_access(storage.table_logical_ids())
-        for table in storage.data_tables():
-            table.grant_read_write_data(fn)
+        # Tenants due a sync, their unreported events (by index), marked reported with their
+        # messages (mailproxy.service.reporting.ReportingStore): nothing is created or deleted.
+        storage.grant_items(fn, REPORTER_TABLES, REPORTER_ACTIONS, queried_indexes=("events",))
         storage.secrets_key.grant_decrypt(fn)
         fn.add_event_source(
             sources.SqsEventSource(

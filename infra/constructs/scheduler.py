@@ -40,10 +40,12 @@ class Scheduler(Construct):
             memory_size=512,
         )
         fn = self.handler.function
-        self.handler.acknowledge_index_access(storage.table_logical_ids(["messages"]))
-        storage.tables["messages"].grant_read_write_data(fn)
+        # Due messages found by their index, each then taken by a conditional update.
+        storage.grant_items(
+            fn, ["messages"], ("dynamodb:UpdateItem",), queried_indexes=("messages",)
+        )
         for queue in queues.queues.values():
-            queue.grant_send_messages(fn)
+            queue.grant(fn, "sqs:SendMessage")
 
 
 class MinuteTick(Construct):

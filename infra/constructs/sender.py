@@ -9,10 +9,23 @@ from constructs import Construct
 from infra.constructs.lambdas import Layers, MailProxyFunction
 from infra.constructs.nag import acknowledge
 from infra.constructs.queues import Queues, sender_timeout
-from infra.constructs.storage import LARGE_FILE_KEYS, TENANT_LARGE_FILE_KEYS, Storage
+from infra.constructs.storage import (
+    FILE_LINKS,
+    LARGE_FILE_KEYS,
+    TENANT_LARGE_FILE_KEYS,
+    Storage,
+)
 from infra.resources import QUEUES
 
 BATCH_SIZE = 10
+# Every table but the download links': the rate-limit counters are the sender's alone.
+SENDER_TABLES = ["tenants", "accounts", "messages", "bodies", "events", "counters", "metrics"]
+SENDER_ACTIONS = (
+    "dynamodb:GetItem",
+    "dynamodb:BatchGetItem",
+    "dynamodb:PutItem",
+    "dynamodb:UpdateItem",
+)
 
 
 class Sender(Construct):
@@ -40,17 +53,16 @@ class Sender(Construct):
             memory_size=512,
         )
         fn = self.handler.function
-        for table in storage.data_tables():
-            table.grant_read_write_data(fn)
+        # By key only (mailproxy.service.delivery.DeliveryStore): no query, scan or delete.
+        storage.grant_items(fn, SENDER_TABLES, SENDER_ACTIONS)
         # Download links of large files are written, never read back, by the sender.
-        storage.file_links.grant_write_data(fn)
+        storage.grant_items(fn, [FILE_LINKS], ("dynamodb:PutItem",))
         for queue in queues.all_queues:  # deferrals and retries re-enqueue; wake the reporter
-            queue.grant_send_messages(fn)
+            queue.grant(fn, "sqs:SendMessage")
         storage.secrets_key.grant_decrypt(fn)
         storage.grant_payloads(fn, ["s3:GetObject"])
         # Large attachments rewritten into links (large_file_config.action rewrite).
         storage.grant_payloads(fn, ["s3:PutObject"], LARGE_FILE_KEYS)
-        self.handler.acknowledge_index_access(storage.table_logical_ids())
         self.handler.acknowledge_payload_objects(storage)
         self.handler.acknowledge_large_file_objects(storage)
         if attachment_buckets:

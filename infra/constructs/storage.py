@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from aws_cdk import Duration, RemovalPolicy
+from aws_cdk import Duration, RemovalPolicy, Stack
 from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
@@ -26,7 +26,9 @@ __all__ = [
     "FILE_LINKS",
     "LARGE_FILE_KEYS",
     "PAYLOAD_EXPIRY_DAYS",
+    "READ_ACTIONS",
     "TENANT_LARGE_FILE_KEYS",
+    "WRITE_ACTIONS",
     "Storage",
 ]
 
@@ -37,6 +39,17 @@ FILE_LINKS = "files"
 # tenant's storage_url prefix, unknown in advance).
 LARGE_FILE_KEYS = f"{LARGE_FILES_PREFIX}/ttl-*"
 TENANT_LARGE_FILE_KEYS = f"*{LARGE_FILES_PREFIX}/ttl-*"
+
+
+# What the store does to items (mailproxy/store/): no function describes a table, reads a
+# stream or checks a condition outside a write.
+READ_ACTIONS = ("dynamodb:GetItem", "dynamodb:BatchGetItem", "dynamodb:Query", "dynamodb:Scan")
+WRITE_ACTIONS = (
+    "dynamodb:PutItem",
+    "dynamodb:UpdateItem",
+    "dynamodb:DeleteItem",
+    "dynamodb:BatchWriteItem",
+)
 
 
 def _lifecycle_rule(rule: ExpiryRule) -> s3.LifecycleRule:
@@ -119,20 +132,7 @@ class Storage(Construct):
             "rotate against; it is rotated by hand (put-secret-value) and read on each cold start.",
         )
 
-    def table_logical_ids(self, keys: list[str] | None = None) -> list[str]:
-        """The CloudFormation logical ids of tables (all by default) that have indexes."""
-        from aws_cdk import Stack
-
-        stack = Stack.of(self)
-        return [
-            stack.get_logical_id(table.node.default_child)  # type: ignore[arg-type]
-            for key, table in self.tables.items()
-            if (keys is None or key in keys) and TABLES[key].indexes
-        ]
-
     def payloads_logical_id(self) -> str:
-        from aws_cdk import Stack
-
         return Stack.of(self).get_logical_id(self.payloads.node.default_child)  # type: ignore[arg-type]
 
     def grant_payloads(
@@ -146,9 +146,53 @@ class Storage(Construct):
             )
         )
 
-    def data_tables(self) -> list[dynamodb.Table]:
-        """Every table but the file links' (tenants, accounts, messages and what they own)."""
-        return [table for key, table in self.tables.items() if key != FILE_LINKS]
+    def grant_items(
+        self,
+        grantee: iam.IGrantable,
+        keys: list[str],
+        actions: tuple[str, ...],
+        queried_indexes: tuple[str, ...] = (),
+    ) -> None:
+        """Only `actions` on the items of the tables named by `keys`, and Query on the
+        indexes of the tables named by `queried_indexes`, each index by its name."""
+        principal = grantee.grant_principal
+        principal.add_to_principal_policy(
+            iam.PolicyStatement(
+                actions=list(actions), resources=[self.tables[key].table_arn for key in keys]
+            )
+        )
+        if queried_indexes:
+            principal.add_to_principal_policy(
+                iam.PolicyStatement(
+                    actions=["dynamodb:Query"],
+                    resources=[
+                        f"{self.tables[key].table_arn}/index/{index.name}"
+                        for key in queried_indexes
+                        for index in TABLES[key].indexes
+                    ],
+                )
+            )
+
+    def grant_admin_token(self, grantee: iam.IGrantable) -> None:
+        """Reading the admin token: its value (not its description), decrypted by the secrets
+        key only through Secrets Manager."""
+        principal = grantee.grant_principal
+        principal.add_to_principal_policy(
+            iam.PolicyStatement(
+                actions=["secretsmanager:GetSecretValue"], resources=[self.admin_token.secret_arn]
+            )
+        )
+        principal.add_to_principal_policy(
+            iam.PolicyStatement(
+                actions=["kms:Decrypt"],
+                resources=[self.secrets_key.key_arn],
+                conditions={
+                    "StringEquals": {
+                        "kms:ViaService": f"secretsmanager.{Stack.of(self).region}.amazonaws.com"
+                    }
+                },
+            )
+        )
 
     @property
     def file_links(self) -> dynamodb.Table:

@@ -15,17 +15,24 @@ from types import ModuleType
 from typing import Any
 from urllib.parse import parse_qsl
 
+from infra.local import aws_calls
+
 FUNCTIONS_DIR = Path(__file__).resolve().parents[2] / "functions"
 
 
 def load_handler(function: str) -> ModuleType:
-    """Import functions/<function>/handler.py under a unique module name, as its Lambda would."""
+    """Import functions/<function>/handler.py under a unique module name, as its Lambda would;
+    with MAILPROXY_RECORD_AWS_CALLS set, its AWS calls are recorded (infra/local/aws_calls.py)."""
     path = FUNCTIONS_DIR / function / "handler.py"
     spec = importlib.util.spec_from_file_location(f"mailproxy_function_{function}", path)
     assert spec is not None
     assert spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
+    record_to = aws_calls.path_from_env()
+    if record_to:  # every AWS call its invocations make is recorded, under its name
+        aws_calls.install(record_to)
+        module.lambda_handler = aws_calls.wrap(function, module.lambda_handler)  # type: ignore[attr-defined]
     return module
 
 

@@ -33,8 +33,9 @@ class SecretBox:
             cached = self._plain.get(cache_key)
         if cached is not None:
             return cached
+        # KeyId: only the proxy's own key may decrypt (and the call names the key it uses).
         response = self._kms.decrypt(
-            CiphertextBlob=base64.b64decode(sealed), EncryptionContext=context
+            KeyId=self._key_id, CiphertextBlob=base64.b64decode(sealed), EncryptionContext=context
         )
         plaintext = bytes(response["Plaintext"]).decode()
         with self._lock:

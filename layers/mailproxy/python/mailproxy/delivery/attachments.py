@@ -19,6 +19,7 @@ from __future__ import annotations
 import base64
 import binascii
 import contextlib
+import contextvars
 import hashlib
 import json
 import socket
@@ -575,7 +576,10 @@ def _fetch_in_parallel(tasks: list[_Task], run: _Run) -> list[FetchedAttachment]
     )
     try:
         futures: dict[Future[FetchedAttachment], _Task] = {
-            pool.submit(work, task): task for task in tasks
+            # In a copy of the caller's context: what it set (the running function, which
+            # local mode's AWS call records name) holds in the fetches too.
+            pool.submit(contextvars.copy_context().run, work, task): task
+            for task in tasks
         }
         pending = set(futures)
         while pending:
