@@ -8,6 +8,7 @@ record or a racing request can never overwrite a newer decision.
 from __future__ import annotations
 
 import json
+import zlib
 from collections import Counter
 from collections.abc import Iterable, Iterator
 from typing import TYPE_CHECKING, Any
@@ -150,12 +151,15 @@ class MessageRecords(Records):
 
     def _body_item(self, state: MessageState, payload: dict[str, Any]) -> Any:
         version = state.body_version or ""
-        encoded = json.dumps(payload, separators=(",", ":"))
-        if len(encoded.encode()) > INLINE_PAYLOAD_BYTES and self._payloads is not None:
+        # DynamoDB bills a write per KB of the item: compressed, a 1.2 KB payload takes one
+        # unit instead of two, an HTML newsletter a fifth of what it would.
+        encoded = json.dumps(payload, separators=(",", ":")).encode()
+        if len(encoded) > INLINE_PAYLOAD_BYTES and self._payloads is not None:
             key = payload_key(state.tenant_id, state.id, version)
             self._payloads.put(key, payload)
             return self._m.body(state.tenant_id, state.id, version=version, s3_key=key)
-        return self._m.body(state.tenant_id, state.id, version=version, payload=payload)
+        packed = zlib.compress(encoded, 6)
+        return self._m.body(state.tenant_id, state.id, version=version, payload_zlib=packed)
 
     # -- delivery ---------------------------------------------------------------------------
 
@@ -171,6 +175,8 @@ class MessageRecords(Records):
     def _to_body(self, item: Any) -> StoredBody:
         if item.s3_key and self._payloads is not None:
             return StoredBody(item.version, self._payloads.get(item.s3_key))
+        if item.payload_zlib is not None:
+            return StoredBody(item.version, json.loads(zlib.decompress(item.payload_zlib)))
         return StoredBody(item.version, dict(item.payload or {}))
 
     def claim(

@@ -7,6 +7,7 @@ from functools import lru_cache
 from typing import Any
 
 from pynamodb.attributes import (
+    BinaryAttribute,
     BooleanAttribute,
     JSONAttribute,
     ListAttribute,
@@ -159,8 +160,10 @@ def bind_models(
         tenant_id = UnicodeAttribute(hash_key=True)
         id = UnicodeAttribute(range_key=True)
         version = UnicodeAttribute(null=True)
-        # Inline when small; a large payload lives in the payload bucket under s3_key.
+        # Inline when small (zlib-compressed JSON in payload_zlib; plain JSON in payload, as
+        # earlier versions wrote it); a large payload lives in the payload bucket under s3_key.
         payload = JSONAttribute(null=True)
+        payload_zlib = BinaryAttribute(null=True, legacy_encoding=False)
         s3_key = UnicodeAttribute(null=True)
         expires_at = NumberAttribute(null=True)
 
