@@ -13,6 +13,7 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -144,12 +145,23 @@ def stop_local_mode(local: LocalMode) -> tuple[int, str]:
     return local.process.returncode, local.output()
 
 
-@pytest.fixture(scope="module")
-def local_mode() -> Iterator[LocalMode]:
-    """Local mode with its own SMTP sink turned off: tests bring their own servers."""
-    local = start_local_mode({"MAILPROXY_SINK_PORT": "0"})
+@contextmanager
+def local_mode_running(
+    extra_env: dict[str, str] | None = None, *, clean_log: bool = False
+) -> Iterator[LocalMode]:
+    """Local mode with its own SMTP sink turned off (tests bring their own servers), stopped
+    at the end, which it must do cleanly; with clean_log, having logged no traceback."""
+    local = start_local_mode({"MAILPROXY_SINK_PORT": "0"} | (extra_env or {}))
     try:
         yield local
     finally:
         code, output = stop_local_mode(local)
         assert code == 0, output
+        if clean_log:
+            assert "Traceback" not in output, output
+
+
+@pytest.fixture(scope="module")
+def local_mode() -> Iterator[LocalMode]:
+    with local_mode_running() as local:
+        yield local

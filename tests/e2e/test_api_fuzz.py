@@ -14,20 +14,15 @@ from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 from hypothesis.errors import Unsatisfiable
 
-from tests.e2e.conftest import LocalMode, start_local_mode, stop_local_mode
+from tests.e2e.conftest import LocalMode, local_mode_running
 
 EXAMPLES_PER_OPERATION = 15
 
 
 @pytest.fixture(scope="module")
 def fuzzed_local_mode() -> Iterator[LocalMode]:
-    local = start_local_mode({"MAILPROXY_SINK_PORT": "0"})
-    try:
+    with local_mode_running(clean_log=True) as local:
         yield local
-    finally:
-        code, output = stop_local_mode(local)
-        assert code == 0, output
-        assert "Traceback" not in output, output
 
 
 @pytest.mark.parametrize("mode", ["positive", "negative"])

@@ -23,7 +23,7 @@ import boto3
 import pytest
 import trustme
 
-from tests.e2e.conftest import LocalMode, start_local_mode, stop_local_mode
+from tests.e2e.conftest import LocalMode, local_mode_running
 from tests.support.smtp_servers import SmtpServer
 
 PDF = b"%PDF-1.4 monthly report\n"
@@ -42,18 +42,9 @@ def page(ca: trustme.CA) -> Iterator[LocalMode]:
     attachment allow-list."""
     with tempfile.NamedTemporaryFile("wb", suffix=".pem", delete=False) as pem:
         pem.write(ca.cert_pem.bytes())
-    local = start_local_mode(
-        {
-            "MAILPROXY_SINK_PORT": "0",
-            "SSL_CERT_FILE": pem.name,
-            "MAILPROXY_S3_ATTACHMENT_BUCKETS": "company-documents",
-        }
-    )
-    try:
+    env = {"SSL_CERT_FILE": pem.name, "MAILPROXY_S3_ATTACHMENT_BUCKETS": "company-documents"}
+    with local_mode_running(env) as local:
         yield local
-    finally:
-        code, output = stop_local_mode(local)
-        assert code == 0, output
 
 
 @pytest.fixture(scope="module")

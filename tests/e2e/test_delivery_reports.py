@@ -9,19 +9,15 @@ from typing import Any
 
 import pytest
 
-from tests.e2e.conftest import LocalMode, start_local_mode, stop_local_mode
+from tests.e2e.conftest import LocalMode, local_mode_running
 from tests.support.reporting import SyncEndpoint, answer
 from tests.support.smtp_servers import RecordingHandler, SmtpServer
 
 
 @pytest.fixture(scope="module")
 def local() -> Iterator[LocalMode]:
-    local = start_local_mode({"MAILPROXY_SINK_PORT": "0"})
-    try:
+    with local_mode_running() as local:
         yield local
-    finally:
-        code, output = stop_local_mode(local)
-        assert code == 0, output
 
 
 def message(id: str, account: str, **extra: Any) -> dict[str, Any]:

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 import requests
 
-from tests.e2e.conftest import LocalMode, start_local_mode, stop_local_mode
+from tests.e2e.conftest import LocalMode, local_mode_running
 from tests.support.smtp_servers import SmtpServer
 
 BIG = bytes(range(256)) * (2 * 1024 * 1024 // 256)  # 2 MB, over the tenant's 1 MB
@@ -24,13 +24,8 @@ DAY = 86_400
 @pytest.fixture(scope="module")
 def local() -> Iterator[LocalMode]:
     # Its own local mode: this test moves the clock by days.
-    local = start_local_mode({"MAILPROXY_SINK_PORT": "0"})
-    try:
+    with local_mode_running(clean_log=True) as local:
         yield local
-    finally:
-        code, output = stop_local_mode(local)
-        assert code == 0, output
-        assert "Traceback" not in output, output
 
 
 @pytest.fixture
