@@ -292,7 +292,7 @@ def status() -> dict[str, Any]:
 @app.post("/commands/run-now", summary="Wake scheduling and delivery reports now", responses=ERRORS)
 def run_now() -> dict[str, Any]:
     principal = caller()
-    scheduling.tick(runtime.store(), runtime.queues(), runtime.clock(), new_ticket)
+    scheduling.tick(runtime.store(), runtime.queues(), runtime.clock())
     # A tenant's own run-now reports even in its do-not-disturb time; the admin's wakes all.
     tenants = None if principal.is_admin else [principal.tenant_id or ""]
     runtime.wakeups().wake(tenants, force=not principal.is_admin)
@@ -468,7 +468,6 @@ def _change_suspension(
         runtime.store(),
         runtime.clock,
         runtime.queues(),
-        new_ticket,
     )
 
 

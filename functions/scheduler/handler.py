@@ -9,7 +9,6 @@ from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from mailproxy import runtime
-from mailproxy.queueing import new_ticket
 from mailproxy.service.scheduling import tick
 
 logger = Logger(service="mailproxy-scheduler")
@@ -17,6 +16,6 @@ logger = Logger(service="mailproxy-scheduler")
 
 @logger.inject_lambda_context(clear_state=True)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, int]:
-    result = tick(runtime.store(), runtime.queues(), runtime.clock(), new_ticket)
+    result = tick(runtime.store(), runtime.queues(), runtime.clock())
     logger.info("tick", extra={"queued": result.queued, "superseded": result.superseded})
     return {"queued": result.queued, "superseded": result.superseded}

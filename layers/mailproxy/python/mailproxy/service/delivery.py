@@ -105,7 +105,7 @@ class DeliveryStore(Protocol):
     def hold(
         self, tenant_id: str, message_id: str, ticket: str, new_ticket: str, now: float
     ) -> bool: ...
-    def take_due(self, state: MessageState, new_ticket: str) -> bool: ...
+    def take_due(self, state: MessageState, watch_at: float) -> bool: ...
     def claim(
         self,
         tenant_id: str,
@@ -703,7 +703,7 @@ def _release_if_activated_meanwhile(
         return
     state = ctx.store.get_state(reference.tenant_id, reference.message_id)
     if state is not None:
-        release_message(state, ctx.store, ctx.queues, ctx.clock(), ctx.new_ticket)
+        release_message(state, ctx.store, ctx.queues, ctx.clock())
 
 
 def _deliver(reference: Reference, invocation: Invocation) -> Outcome:

@@ -4,18 +4,21 @@ A tick queues every message on the scheduler's index that falls due within the n
 with the exact remaining delay: sends scheduled beyond 15 minutes, retries and deferrals
 longer than that, messages whose queueing was never confirmed (the API died between its two
 writes) and messages whose sender's lease ran out (the sender died). Each is queued under a
-new ticket, then taken off the index only if unchanged, so two ticks never give one message
-two live references. Work per tick is bounded; what is left waits for the next.
+ticket it has, its watch moved on first and only if unchanged (two ticks do not both queue
+it; a claim takes it off the watch). Work per tick is bounded; what is left waits for the next.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
 from mailproxy.domain.record import MessageState
-from mailproxy.domain.scheduling import LOOKAHEAD_SECONDS, all_due_shards
+from mailproxy.domain.scheduling import (
+    ENQUEUE_CONFIRM_GRACE_SECONDS,
+    LOOKAHEAD_SECONDS,
+    all_due_shards,
+)
 from mailproxy.domain.status import MessageStatus
 from mailproxy.domain.submission import queue_delay
 from mailproxy.queueing import Enqueue, Reference
@@ -24,7 +27,7 @@ PER_SHARD_LIMIT = 250
 
 
 class TakesDue(Protocol):
-    def take_due(self, state: MessageState, new_ticket: str) -> bool: ...
+    def take_due(self, state: MessageState, watch_at: float) -> bool: ...
 
 
 class SchedulingStore(TakesDue, Protocol):
@@ -46,13 +49,12 @@ def tick(
     store: SchedulingStore,
     queues: Queues,
     now: float,
-    new_ticket: Callable[[], str],
     limit_per_shard: int = PER_SHARD_LIMIT,
 ) -> TickResult:
     due: list[MessageState] = []
     for shard in all_due_shards():
         due += store.due_messages(shard, now + LOOKAHEAD_SECONDS, limit_per_shard)
-    return _requeue(due, store, queues, now, new_ticket)
+    return _requeue(due, store, queues, now)
 
 
 def release_held(
@@ -61,7 +63,6 @@ def release_held(
     store: SchedulingStore,
     queues: Queues,
     now: float,
-    new_ticket: Callable[[], str],
 ) -> TickResult:
     """Queue at once what a suspension of the tenant (or of one batch) kept aside."""
     held = [
@@ -69,7 +70,7 @@ def release_held(
         for state in store.held_messages(tenant_id)
         if batch_code is None or state.batch_code == batch_code
     ]
-    return _requeue(held, store, queues, now, new_ticket)
+    return _requeue(held, store, queues, now)
 
 
 def release_message(
@@ -77,10 +78,9 @@ def release_message(
     store: TakesDue,
     queues: Queues,
     now: float,
-    new_ticket: Callable[[], str],
 ) -> bool:
     """Queue one held message at once; False when it changed since it was read."""
-    return _requeue([state], store, queues, now, new_ticket).queued == 1
+    return _requeue([state], store, queues, now).queued == 1
 
 
 def _requeue(
@@ -88,19 +88,28 @@ def _requeue(
     store: TakesDue,
     queues: Queues,
     now: float,
-    new_ticket: Callable[[], str],
 ) -> TickResult:
+    """Queue each message again under the ticket it has, watched a while longer.
+
+    The ticket stays: a reference queued under a new one could reach a sender before the
+    ticket moved, and be dropped as stale while the message waited for it. With the ticket
+    it has, the reference is live at once, and a second one (the first still queued behind
+    a backlog) is harmless: one claim wins, the other finds the message taken. The watch is
+    moved first and the reference queued after: a reference that fails to queue is queued
+    again when the watch comes round, and one that waits long in a queue is not starved by
+    new tickets. A sender's claim takes the message off this watch."""
     result = TickResult()
-    if not states:
-        return result
-    planned = [(state, _reference(state, new_ticket())) for state in states]
-    # Queued first: a reference whose write then fails is merely stale and is dropped.
-    queues.send([Enqueue(ref, queue_delay(_waits_until(state), now)) for state, ref in planned])
-    for state, ref in planned:
-        if store.take_due(state, ref.ticket):
+    queued: list[Enqueue] = []
+    for state in states:
+        waits_until = _waits_until(state)
+        watch_at = max(now, waits_until or now) + ENQUEUE_CONFIRM_GRACE_SECONDS
+        if store.take_due(state, watch_at):
+            queued.append(Enqueue(_reference(state, state.ticket), queue_delay(waits_until, now)))
             result.queued += 1
         else:
             result.superseded += 1
+    if queued:
+        queues.send(queued)
     return result
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any, Protocol
 
 from mailproxy.auth import Principal
@@ -28,7 +27,6 @@ def change_suspension(
     store: SuspensionStore,
     clock: Clock,
     queues: Queues,
-    new_ticket: Callable[[], str],
 ) -> dict[str, Any]:
     """Suspend or activate; activating releases at once what the suspension held."""
     scoped = tenant_in_scope(caller, tenant_id)
@@ -49,7 +47,7 @@ def change_suspension(
         raise tenant_not_found(scoped)
     if action == "activate":
         released = None if batch_code in (None, ALL_BATCHES) else batch_code
-        release_held(scoped, released, store, queues, now, new_ticket)
+        release_held(scoped, released, store, queues, now)
     counted_batch = None if batch_code in (None, ALL_BATCHES) else batch_code
     return {
         "tenant_id": scoped,

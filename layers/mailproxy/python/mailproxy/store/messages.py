@@ -125,8 +125,10 @@ class MessageRecords(Records):
 
     def confirm_queued(self, references: list[Reference]) -> None:
         """Take messages whose reference is now on its queue off the scheduler's watch
-        (only if that reference is still the live one)."""
+        (only if that reference is still the live one, and no sender has claimed the message
+        meanwhile: a claim puts it on the watch for its lease, which must stay)."""
         m = self._m.message
+        unclaimed = m.status.is_in(*(s.value for s in WAITING_STATUSES))
         for group in _chunks_of(references, _TRANSACTION_ITEMS):
             try:
                 with self._transaction() as tx:
@@ -134,7 +136,7 @@ class MessageRecords(Records):
                         tx.update(
                             m(ref.tenant_id, ref.message_id),
                             actions=[m.due_shard.remove(), m.due_at.remove()],
-                            condition=m.ticket == ref.ticket,
+                            condition=(m.ticket == ref.ticket) & unclaimed,
                         )
             except TransactWriteError as error:
                 if not is_condition_failure(error):
@@ -143,7 +145,7 @@ class MessageRecords(Records):
                     try:
                         m(ref.tenant_id, ref.message_id).update(
                             actions=[m.due_shard.remove(), m.due_at.remove()],
-                            condition=m.ticket == ref.ticket,
+                            condition=(m.ticket == ref.ticket) & unclaimed,
                         )
                     except UpdateError as single:
                         if not is_condition_failure(single):
@@ -419,13 +421,16 @@ class MessageRecords(Records):
         items = m.by_due.query(shard, m.due_at <= until, limit=limit)
         return [self._to_state(item) for item in items]
 
-    def take_due(self, state: MessageState, new_ticket: str) -> bool:
-        """Take a due message off the index under a new ticket (the reference about to be
-        queued becomes the only live one); False when it changed since it was read."""
+    def take_due(self, state: MessageState, watch_at: float) -> bool:
+        """Move a due message's watch on to watch_at (on its due shard, a held one too) as it
+        is queued again under its ticket; False when it changed since it was read."""
         m = self._m.message
         try:
             m(state.tenant_id, state.id).update(
-                actions=[m.ticket.set(new_ticket), m.due_shard.remove(), m.due_at.remove()],
+                actions=[
+                    m.due_shard.set(due_shard(state.tenant_id, state.id)),
+                    m.due_at.set(watch_at),
+                ],
                 condition=(m.ticket == state.ticket) & (m.due_at == state.due_at),
             )
         except UpdateError as error:
