@@ -13,7 +13,7 @@ from botocore.client import BaseClient
 
 from infra.local.events import LambdaContext, sqs_event, sqs_record
 from tests.conftest import ApiClient, SenderDriver, account_for, message
-from tests.support.smtp_servers import SmtpServer
+from tests.support.smtp_servers import RecordingHandler, SmtpServer
 from tests.support.sqs import queue_arn, receive_all
 
 
@@ -173,3 +173,37 @@ def test_an_invocation_short_on_time_gives_its_claims_back_and_they_go_later(
     sent = Counter(str(mail.message["X-Genro-Mail-ID"]) for mail in smtp_server.received)
     assert sent == {"m0": 1, "m1": 1, "m2": 1}
     assert set(statuses(api).values()) == {"sent"}
+
+
+def test_a_next_reference_is_queued_only_once_its_ticket_is_written(
+    api: ApiClient, aws: Any, sender: SenderDriver, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given an account whose server says 451 (each message is retried), and every reference
+    # checked against the store at the moment it is queued
+    from mailproxy import runtime
+    from mailproxy.queueing import SqsQueues
+
+    seen: list[tuple[str, str, str | None]] = []
+    original = SqsQueues.send
+
+    def checking(self: SqsQueues, items: Any) -> None:
+        items = list(items)
+        for item in items:
+            state = runtime.store().get_state(item.reference.tenant_id, item.reference.message_id)
+            live = state.ticket if state is not None else None
+            seen.append((item.reference.message_id, item.reference.ticket, live))
+        original(self, items)
+
+    with SmtpServer(RecordingHandler(data_reply="451 4.7.1 Greylisted, try later")) as server:
+        assert api.call("POST", "/account", account_for(server)) == (200, {"ok": True})
+        add(api, *(message(f"m{n}") for n in range(3)))
+        monkeypatch.setattr(SqsQueues, "send", checking)
+
+        # When the sender tries them (each is deferred for a retry)
+        sender.drain(rounds=1)
+
+    # Then each retry's reference was queued after the message took its ticket, never before
+    # (a sender that got it first would have dropped it as stale)
+    assert sorted(message_id for message_id, _, _ in seen) == ["m0", "m1", "m2"]
+    assert all(ticket == live for _, ticket, live in seen), seen
+    assert set(statuses(api).values()) == {"deferred"}

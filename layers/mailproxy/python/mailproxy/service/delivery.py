@@ -66,7 +66,7 @@ from mailproxy.domain.rate_limit import (
 )
 from mailproxy.domain.record import MessageEvent, MessageState, event_id_for
 from mailproxy.domain.retry import RETRY_DELAYS_SECONDS, Fail, after_failure
-from mailproxy.domain.scheduling import needs_scheduler
+from mailproxy.domain.scheduling import ENQUEUE_CONFIRM_GRACE_SECONDS, needs_scheduler
 from mailproxy.domain.status import WAITING_STATUSES, EventType, MessageStatus
 from mailproxy.domain.submission import queue_delay
 from mailproxy.domain.tenant import Tenant
@@ -683,13 +683,36 @@ def hand_on_unstarted(reference: Reference, invocation: Invocation) -> Outcome:
 
 def _hand_on(reference: Reference, ctx: DeliveryContext, due_ts: float, now: float) -> Outcome:
     ticket = ctx.new_ticket()
-    # Queue first, then move the ticket: if the second step fails, the new reference is
-    # simply stale, while the old one is redelivered and tries again.
-    ctx.queues.send([Enqueue(reference.handed_on(ticket), queue_delay(due_ts, now))])
+    watch_at, queue_next = _next_reference(ctx, reference.handed_on(ticket), due_ts, now)
     moved = ctx.store.requeue_waiting(
-        reference.tenant_id, reference.message_id, reference.ticket, ticket, now=now
+        reference.tenant_id,
+        reference.message_id,
+        reference.ticket,
+        ticket,
+        now=now,
+        watch_at=watch_at,
     )
+    if moved:
+        queue_next()
     return Outcome.HANDED_ON if moved else Outcome.DROPPED
+
+
+def _next_reference(
+    ctx: DeliveryContext, reference: Reference, due_ts: float, now: float
+) -> tuple[float, Callable[[], None]]:
+    """Where the message waits on the scheduler's watch, and how its next reference is
+    queued once the write that moves its ticket is done: written first, queued after. A
+    reference queued first could reach a sender before the ticket moved and be dropped as
+    stale, leaving the message to wait for a reference that never comes. The watch brings
+    it back if the queueing never happens (the sender died between): the scheduler queues it
+    under that ticket. Later than a queue can hold it, the scheduler alone queues it."""
+    if needs_scheduler(due_ts, now):
+        return due_ts, lambda: None
+
+    def queue_next() -> None:
+        ctx.queues.send([Enqueue(reference, queue_delay(due_ts, now))])
+
+    return max(due_ts, now) + ENQUEUE_CONFIRM_GRACE_SECONDS, queue_next
 
 
 def _release_if_activated_meanwhile(
@@ -884,12 +907,19 @@ class _Attempt:
     def hand_back(self, claimed: Claimed) -> Outcome:
         """Give the claim back unsent, with its slots, and queue the message again now."""
         ticket = self.ctx.new_ticket()
-        self.ctx.queues.send([Enqueue(self.reference.handed_on(ticket), 0)])
+        watch_at, queue_next = _next_reference(
+            self.ctx, self.reference.handed_on(ticket), self.now, self.now
+        )
         releases = [
             given
             for slot in self.taken
             if (given := give_back(slot.window, slot.write, self.now)) is not None
         ]
+
+        def written() -> None:
+            self.invocation.gave_back(releases)
+            queue_next()
+
         return self._finish(
             claimed,
             Outcome.HANDED_ON,
@@ -899,7 +929,8 @@ class _Attempt:
             due_ts=self.now,
             new_ticket=ticket,
             release=releases,
-            on_written=lambda: self.invocation.gave_back(releases),
+            watch_at=watch_at,
+            on_written=written,
         )
 
     def _hand_on(self, due_ts: float) -> Outcome:
@@ -928,7 +959,9 @@ class _Attempt:
             return Outcome.FAILED if failed else Outcome.DROPPED
         self.invocation.note(ref, OutcomeNote(reason=decision.reason, until_ts=decision.due_ts))
         ticket = self.ctx.new_ticket()
-        watch_at = self._queue_or_watch(ref.handed_on(ticket), decision.due_ts, self.now)
+        watch_at, queue_next = _next_reference(
+            self.ctx, ref.handed_on(ticket), decision.due_ts, self.now
+        )
         moved = self.ctx.store.requeue_waiting(
             ref.tenant_id,
             ref.message_id,
@@ -948,6 +981,8 @@ class _Attempt:
                 ),
             ],
         )
+        if moved:
+            queue_next()
         return Outcome.RATE_LIMITED if moved else Outcome.DROPPED
 
     def send(self, claimed: Claimed) -> Outcome:
@@ -1098,9 +1133,14 @@ class _Attempt:
                 if (given := give_back(slot.window, slot.write, now)) is not None
             ]
         )
-        watch_at = self._queue_or_watch(
-            self.reference.handed_on(ticket, retries), decision.due_ts, now
+        watch_at, queue_next = _next_reference(
+            self.ctx, self.reference.handed_on(ticket, retries), decision.due_ts, now
         )
+
+        def written() -> None:
+            self.invocation.gave_back(releases)
+            queue_next()
+
         events.append(
             self._event(
                 EventType.DEFERRED,
@@ -1126,18 +1166,8 @@ class _Attempt:
             retries=retries,
             release=releases,
             watch_at=watch_at,
-            on_written=lambda: self.invocation.gave_back(releases),
+            on_written=written,
         )
-
-    def _queue_or_watch(self, reference: Reference, due_ts: float, now: float) -> float | None:
-        """Queue the next reference, held back until due_ts; or, when that is later than a
-        queue can hold it, leave it to the scheduler: the time it must look (watch_at).
-        Queued before the ticket moves: if the write then fails, the new reference is
-        merely stale, while the old one comes back and tries again."""
-        if needs_scheduler(due_ts, now):
-            return due_ts
-        self.ctx.queues.send([Enqueue(reference, queue_delay(due_ts, now))])
-        return None
 
     def _fail(self, claimed: Claimed, reason: str, events: list[MessageEvent]) -> Outcome:
         now = self.ctx.clock()
