@@ -180,7 +180,9 @@ def workload(api: ApiClient, sender: SenderDriver, smtp: SmtpServer, sync: SyncE
     records = ok(api, "GET", "/messages", query="tenant_id=acme&include_history=true")
     statuses = {record["id"]: record["status"] for record in records["messages"]}
     assert statuses["refused"] == "error"
-    assert statuses["slow-2"] == "deferred"
+    # Deferred by its limit (the path whose calls are wanted), and sent once the hour passed
+    history = {record["id"]: record.get("history", []) for record in records["messages"]}
+    assert "deferred" in [event["event_type"] for event in history["slow-2"]]
     assert statuses["later"] == "sent"
     assert sync.reports(), "the reporter reported nothing"
     ok(api, "POST", "/commands/cleanup-messages", {"older_than_seconds": 0}, token=tenant)
