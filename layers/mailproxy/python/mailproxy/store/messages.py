@@ -200,19 +200,12 @@ class MessageRecords(Records):
         when a previous owner's lease ran out. A slot is taken only while its window's item
         is as the sender's decision assumed (CountersChanged otherwise)."""
         request = ClaimRequest(tenant_id, message_id, ticket, body_version, claim_token)
-        try:
-            with self._transaction() as tx:
-                self._claim_message(tx, request, now, lease_seconds, after_expired_lease)
-                for charge in charges:
-                    self._take_slot(tx, charge)
-        except TransactWriteError as error:
-            if not is_condition_failure(error):
-                raise
-            failed = failed_items(error)
-            if 0 in failed or not failed:
-                return NotClaimable()
-            return CountersChanged([charges[index - 1].key for index in failed])
-        return Claimed(claim_token, after_expired_lease)
+        failed = self._write_claims([request], charges, now, lease_seconds, after_expired_lease)
+        if failed is None:
+            return Claimed(claim_token, after_expired_lease)
+        if 0 in failed or not failed:
+            return NotClaimable()
+        return CountersChanged([charges[index - 1].key for index in failed])
 
     def claim_many(
         self,
@@ -226,23 +219,36 @@ class MessageRecords(Records):
         write per rate-limit item) in one transaction, as `claim` does for one message:
         all of it or nothing, and when nothing, which messages and items refused."""
         assert len(requests) + len(charges) <= _TRANSACTION_ITEMS
+        failed = self._write_claims(requests, charges, now, lease_seconds, False)
+        if failed is None:
+            return BatchClaimed()
+        first_charge = len(requests)
+        return BatchRefused(
+            not_claimable=tuple(i for i in failed if i < first_charge),
+            changed_keys=tuple(charges[i - first_charge].key for i in failed if i >= first_charge),
+        )
+
+    def _write_claims(
+        self,
+        requests: list[ClaimRequest],
+        charges: list[SlotWrite],
+        now: float,
+        lease_seconds: int,
+        after_expired_lease: bool,
+    ) -> list[int] | None:
+        """The claims, then the slot writes, in one transaction: None when it went through,
+        else the positions of the items whose condition failed."""
         try:
             with self._transaction() as tx:
                 for request in requests:
-                    self._claim_message(tx, request, now, lease_seconds, False)
+                    self._claim_message(tx, request, now, lease_seconds, after_expired_lease)
                 for charge in charges:
                     self._take_slot(tx, charge)
         except TransactWriteError as error:
             if not is_condition_failure(error):
                 raise
-            failed = failed_items(error)
-            return BatchRefused(
-                not_claimable=tuple(i for i in failed if i < len(requests)),
-                changed_keys=tuple(
-                    charges[i - len(requests)].key for i in failed if i >= len(requests)
-                ),
-            )
-        return BatchClaimed()
+            return failed_items(error)
+        return None
 
     def _claim_message(
         self,
