@@ -2,4 +2,6 @@ import sys
 
 from infra.local.run import main
 
-sys.exit(main())
+# Guarded: the AWS emulation's process (spawned) imports this module too.
+if __name__ == "__main__":
+    sys.exit(main())

@@ -206,6 +206,9 @@ def _patch_dynamodb() -> None:
     _copy_update_trees_by_pickle()
     _parse_each_expression_once()
     _look_up_tree_processors_by_type()
+    _check_each_update_shape_once()
+    _list_each_handler_s_methods_once()
+    _parse_each_condition_shape_once()
 
     original_all_items = Table.all_items
     original_query = Table.query
@@ -384,6 +387,142 @@ def _look_up_tree_processors_by_type() -> None:
         return node
 
     DepthFirstTraverser.traverse_node_recursively = traverse_node_recursively
+
+
+def _check_each_update_shape_once() -> None:
+    """Three of the ten passes that validate an update read only its expression, its attribute
+    names and the table's keys (one clause of each kind, no overlapping paths, no key attribute
+    changed); the proxy sends the same few dozen shapes thousands of times, so a shape passes
+    them once and is then trusted. The seven passes that read values and the item run on every
+    request, and a shape that failed is checked again (and fails again) each time."""
+    from moto.dynamodb.parsing.validators import (
+        ActionCountValidator,
+        OverlappingPathsValidator,
+        UpdateExpressionValidator,
+        UpdateHashRangeKeyValidator,
+    )
+
+    shape_only = (ActionCountValidator, OverlappingPathsValidator, UpdateHashRangeKeyValidator)
+    # Keyed by the parsed tree kept per expression (_parse_each_expression_once), held here so
+    # its id is never reused while the entry lives.
+    passed: dict[int, tuple[Any, set[Any]]] = {}
+    original_init = UpdateExpressionValidator.__init__
+    original_validate = UpdateExpressionValidator.validate
+
+    def __init__(self: Any, expression: Any, *args: Any, **kwargs: Any) -> None:
+        original_init(self, expression, *args, **kwargs)
+        names = tuple(sorted((self.expression_attribute_names or {}).items()))
+        shape = (names, tuple(self.table.table_key_attrs))
+        entry = passed.get(id(expression))
+        if entry is not None and entry[0] is expression and shape in entry[1]:
+            self.processors = [p for p in self.processors if not isinstance(p, shape_only)]
+        else:
+            self._mailproxy_unchecked_shape = (expression, shape)
+
+    def validate(self: Any) -> Any:
+        node = original_validate(self)
+        unchecked = self.__dict__.pop("_mailproxy_unchecked_shape", None)
+        if unchecked is not None:
+            expression, shape = unchecked
+            if len(passed) >= _PARSED_LIMIT:
+                passed.clear()
+            entry = passed.setdefault(id(expression), (expression, set()))
+            if entry[0] is expression:
+                entry[1].add(shape)
+        return node
+
+    UpdateExpressionValidator.__init__ = __init__  # type: ignore[method-assign]
+    UpdateExpressionValidator.validate = validate  # type: ignore[method-assign]
+
+
+def _list_each_handler_s_methods_once() -> None:
+    """moto lists its response class's methods with inspect.getmembers on every request, to
+    find the one for the action (about a tenth of a DynamoDB request here); a class's methods
+    do not change while it serves, so they are listed once per class."""
+    import functools
+
+    import moto.core.responses as responses
+
+    responses.method_names_from_class = functools.cache(responses.method_names_from_class)
+
+
+def _parse_each_condition_shape_once() -> None:
+    """A condition is parsed twice a request (once to check the names and values it uses,
+    once to evaluate it), and the proxy sends a few dozen shapes thousands of times. The parsed
+    condition is kept per shape (its text, its names, the names and types of its values); each
+    request gets a fresh copy of it holding that request's values, so conditions of one
+    transaction never share a value. Errors are not kept: a bad condition fails every time."""
+    import contextvars
+
+    from moto.dynamodb.comparisons import AttributeValue, ConditionExpressionParser
+
+    parsed_by_shape: dict[Any, tuple[Any, list[str], list[str]]] = {}
+    naming: contextvars.ContextVar[dict[int, str] | None] = contextvars.ContextVar(
+        "mailproxy_condition_values", default=None
+    )
+    binding: contextvars.ContextVar[dict[str, Any] | None] = contextvars.ContextVar(
+        "mailproxy_condition_binding", default=None
+    )
+    original_parse = ConditionExpressionParser.parse
+    original_init = AttributeValue.__init__
+
+    def __init__(self: Any, value: dict[str, Any]) -> None:
+        original_init(self, value)
+        names = naming.get()
+        if names is not None:  # made by a parse: remember which expression value it holds
+            self._mailproxy_value_name = names.get(id(value))
+
+    def __deepcopy__(self: Any, memo: dict[int, Any]) -> Any:
+        values = binding.get()
+        name = self.__dict__.get("_mailproxy_value_name")
+        if values is not None and name is not None:
+            fresh: Any = AttributeValue(values[name])
+            fresh._mailproxy_value_name = name
+            return fresh
+        clone = object.__new__(type(self))
+        memo[id(self)] = clone
+        clone.__dict__.update(copy.deepcopy(self.__dict__, memo))
+        return clone
+
+    def parse(self: Any) -> Any:
+        if not self.condition_expression:
+            return original_parse(self)
+        values = self.expression_attribute_values or {}
+        try:
+            shape = (
+                self.condition_expression,
+                tuple(sorted((self.expression_attribute_names or {}).items())),
+                tuple(sorted((key, tuple(value)) for key, value in values.items())),
+            )
+        except TypeError:  # not the shape of a well-formed request: moto decides
+            return original_parse(self)
+        kept = parsed_by_shape.get(shape)
+        if kept is None:
+            token = naming.set({id(value): key for key, value in values.items()})
+            try:
+                op = original_parse(self)
+            finally:
+                naming.reset(token)
+            if len(parsed_by_shape) >= _PARSED_LIMIT:
+                parsed_by_shape.clear()
+            parsed_by_shape[shape] = (
+                op,
+                list(self.expr_attr_names_found),
+                list(self.expr_attr_values_found),
+            )
+            kept = parsed_by_shape[shape]
+        else:
+            self.expr_attr_names_found.extend(kept[1])
+            self.expr_attr_values_found.extend(kept[2])
+        bound = binding.set(values)
+        try:
+            return copy.deepcopy(kept[0])
+        finally:
+            binding.reset(bound)
+
+    AttributeValue.__init__ = __init__  # type: ignore[method-assign]
+    AttributeValue.__deepcopy__ = __deepcopy__  # type: ignore[attr-defined]
+    ConditionExpressionParser.parse = parse  # type: ignore[method-assign]
 
 
 def _restore(table: Any, key: TableKey, item: Any) -> None:

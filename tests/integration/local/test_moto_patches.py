@@ -7,6 +7,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import boto3
@@ -344,6 +345,43 @@ def test_a_repeated_condition_is_decided_by_the_values_of_each_request(dynamodb:
     assert item["v"] == {"N": "3"}
 
 
+def test_conditions_of_one_shape_in_one_transaction_each_use_their_own_values(
+    dynamodb: Any,
+) -> None:
+    # Given three items at versions 1, 2 and 3
+    for pk, version in (("a", "1"), ("b", "2"), ("c", "3")):
+        dynamodb.put_item(TableName="items", Item={"pk": {"S": pk}, "v": {"N": version}})
+
+    def bump(pk: str, expected: str) -> dict[str, Any]:
+        return {
+            "Update": {
+                "TableName": "items",
+                "Key": {"pk": {"S": pk}},
+                "UpdateExpression": "SET v = :next",
+                "ConditionExpression": "v = :expected",
+                "ExpressionAttributeValues": {
+                    ":expected": {"N": expected},
+                    ":next": {"N": str(int(expected) + 1)},
+                },
+            }
+        }
+
+    # When one transaction bumps the three with one condition shape, the second one stale
+    with pytest.raises(ClientError) as cancelled:
+        dynamodb.transact_write_items(
+            TransactItems=[bump("a", "1"), bump("b", "9"), bump("c", "3")]
+        )
+    # Then only the second is refused, and nothing changed
+    reasons = cancelled.value.response["CancellationReasons"]
+    assert [reason["Code"] for reason in reasons] == ["None", "ConditionalCheckFailed", "None"]
+    assert [(_item(dynamodb, pk) or {})["v"]["N"] for pk in "abc"] == ["1", "2", "3"]
+
+    # When it is sent right
+    dynamodb.transact_write_items(TransactItems=[bump("a", "1"), bump("b", "2"), bump("c", "3")])
+    # Then each item moved from its own value
+    assert [(_item(dynamodb, pk) or {})["v"]["N"] for pk in "abc"] == ["2", "3", "4"]
+
+
 def test_an_invalid_expression_is_refused_every_time_it_is_sent(dynamodb: Any) -> None:
     dynamodb.put_item(TableName="items", Item={"pk": {"S": "a"}})
     for _ in range(2):
@@ -357,22 +395,55 @@ def test_an_invalid_expression_is_refused_every_time_it_is_sent(dynamodb: Any) -
         assert refused.value.response["Error"]["Code"] == "ValidationException"
 
 
-@pytest.mark.parametrize("route", ["http", "in-process"])
+def test_a_checked_update_shape_is_still_refused_with_names_that_break_it(dynamodb: Any) -> None:
+    # Given an update expression that passed with two distinct attribute names
+    dynamodb.put_item(TableName="items", Item={"pk": {"S": "a"}})
+
+    def update(names: dict[str, str]) -> None:
+        dynamodb.update_item(
+            TableName="items",
+            Key={"pk": {"S": "a"}},
+            UpdateExpression="SET #x = :x, #y = :y",
+            ExpressionAttributeNames=names,
+            ExpressionAttributeValues={":x": {"S": "1"}, ":y": {"S": "2"}},
+        )
+
+    update({"#x": "first", "#y": "second"})
+
+    # When the same expression names one attribute twice, or the table's key
+    # Then each is refused, every time, as DynamoDB refuses them
+    for names in ({"#x": "same", "#y": "same"}, {"#x": "pk", "#y": "other"}) * 2:
+        with pytest.raises(ClientError) as refused:
+            update(names)
+        assert refused.value.response["Error"]["Code"] == "ValidationException"
+    update({"#x": "first", "#y": "second"})
+    assert _item(dynamodb, "a") == {
+        "pk": {"S": "a"},
+        "first": {"S": "1"},
+        "second": {"S": "2"},
+    }
+
+
+@pytest.mark.parametrize("route", ["http", "piped"])
 def test_concurrent_writers_never_lose_an_update_in_server_mode(
-    monkeypatch: pytest.MonkeyPatch, route: str
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, route: str
 ) -> None:
-    from infra.local import in_process
-    from infra.local.aws_server import DYNAMODB_LOCK, LocalAwsServer
+    from infra.local.aws_process import AwsProcess
+    from infra.local.aws_server import LocalAwsServer
 
     for key, value in FAKE_AWS.items():
         monkeypatch.setenv(key, value)
-    server = LocalAwsServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    try:
+    server: LocalAwsServer | AwsProcess
+    if route == "piped":  # the emulation's own process, as local mode's handlers reach it
+        server = AwsProcess(tmp_path / "state")
+        endpoint = server.wait_started().endpoint
+        server.install()
+    else:
+        server = LocalAwsServer(ip_address="127.0.0.1", port=0, verbose=False)
+        server.start()
         host, port = server.get_host_and_port()
         endpoint = f"http://{host}:{port}"
-        if route == "in-process":  # as local mode's handlers reach it
-            in_process.install(endpoint, DYNAMODB_LOCK)
+    try:
         client: Any = boto3.Session().client("dynamodb", endpoint_url=endpoint)
         table = f"race-{route}"
         client.create_table(
@@ -437,7 +508,6 @@ def test_concurrent_writers_never_lose_an_update_in_server_mode(
         assert {f"w{i}-{n}" for i in range(4) for n in range(25)} <= keys
         assert not any(key.startswith("x-") for key in keys)
     finally:
-        in_process.uninstall()
         server.stop()
 
 
