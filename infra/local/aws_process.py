@@ -159,10 +159,8 @@ class _Emulation:
     def command(self, command: str, argument: Any) -> Any:
         try:
             if command == "save":
-                from mailproxy import runtime
-
-                runtime.clock.offset_seconds = argument  # the parent's clock is the one saved
-                return ("ok", self.state.save(self.dynamodb_lock).describe())
+                report = self.state.save(self.dynamodb_lock, clock_offset_seconds=argument)
+                return ("ok", report.describe())
             if command == "expire":
                 from infra.local.moto_patches import expire_everywhere
 

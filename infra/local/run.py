@@ -129,7 +129,7 @@ class LocalProxy:
 
     def _start_aws(self) -> None:
         from infra.local.aws_process import AwsProcess
-        from infra.local.state import SAVE_INTERVAL_SECONDS, LocalState, settle
+        from infra.local.state import LocalState, settle
 
         state = self.state = self.state or LocalState.from_env()
         # The child takes the state folder; one it cannot load stops the start, unchanged.
@@ -186,16 +186,7 @@ class LocalProxy:
 
         self._stoppers.append(save_state)  # runs before aws.stop, after every later part
 
-        def autosave() -> None:  # every minute: a hard kill loses at most that
-            while not self.stop_event.wait(SAVE_INTERVAL_SECONDS):
-                try:
-                    aws.save(runtime.clock.offset_seconds)
-                except Exception:
-                    log.exception(
-                        "saving the state in %s failed; the last save stands", state.folder
-                    )
-
-        threading.Thread(target=autosave, name="state-autosave", daemon=True).start()
+        state.autosave(self.stop_event, save=lambda: aws.save(runtime.clock.offset_seconds))
         threading.Thread(target=self._watch_aws, name="aws-watch", daemon=True).start()
 
     def _watch_aws(self) -> None:

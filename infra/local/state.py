@@ -241,9 +241,14 @@ class LocalState:
 
     # -- save -----------------------------------------------------------------------------
 
-    def save(self, dynamodb_lock: AbstractContextManager[Any] | None = None) -> SaveReport:
+    def save(
+        self,
+        dynamodb_lock: AbstractContextManager[Any] | None = None,
+        clock_offset_seconds: float | None = None,
+    ) -> SaveReport:
         """Write what moto holds now. `dynamodb_lock` is held while the tables are read, so a
-        save sees every DynamoDB request whole."""
+        save sees every DynamoDB request whole. The clock saved is this process's unless
+        another's is given (local mode's, when this is the emulation's process)."""
         self.open()
         with self._save_lock:
             started = time.perf_counter()
@@ -259,11 +264,13 @@ class LocalState:
             locked = time.perf_counter() - locked
             s3, objects = _snapshot_s3()
             kms, keys = _retrying(_snapshot_kms)
-            from mailproxy import runtime
+            if clock_offset_seconds is None:
+                from mailproxy import runtime
 
+                clock_offset_seconds = runtime.clock.offset_seconds
             counts = {"items": items, "queued messages": queued, "objects": objects, "keys": keys}
             meta = {
-                "clock_offset_seconds": runtime.clock.offset_seconds,
+                "clock_offset_seconds": clock_offset_seconds,
                 "saved_at": time.time(),
                 "counts": counts,
             }
@@ -295,14 +302,16 @@ class LocalState:
         stop: threading.Event,
         dynamodb_lock: AbstractContextManager[Any] | None = None,
         interval: float = SAVE_INTERVAL_SECONDS,
+        save: Callable[[], object] | None = None,
     ) -> threading.Thread:
-        """Save every `interval` seconds until `stop` is set: a hard kill loses at most that."""
+        """Save every `interval` seconds until `stop` is set: a hard kill loses at most that.
+        `save` replaces this process's own save (local mode's asks the emulation's process)."""
 
         def run() -> None:
             while not stop.wait(interval):
                 try:
-                    report = self.save(dynamodb_lock)
-                    log.debug("state saved in %s: %s", self.folder, report.describe())
+                    report = save() if save is not None else self.save(dynamodb_lock).describe()
+                    log.debug("state saved in %s: %s", self.folder, report)
                 except Exception:
                     log.exception(
                         "saving the state in %s failed; the last save stands", self.folder
