@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from infra.resources import WAKEUPS_QUEUE
+from infra.resources import QUEUES, WAKEUPS_QUEUE
 
 if TYPE_CHECKING:
     from infra.local.aws_process import AwsProcess
@@ -44,6 +44,11 @@ class SimulatedCrash(BaseException):
 
 
 _crashes = {"pending": 0}
+
+
+# Execution environments per priority queue, at most its mapping's max_concurrency on AWS: while
+# one waits on SMTP or on the emulation, the other works, which is what two cores can use.
+SENDERS_PER_QUEUE = 2
 
 
 def crash_next_send() -> None:
@@ -245,11 +250,13 @@ class LocalProxy:
         from infra.local.pollers import QueuePoller
 
         sqs = boto3.client("sqs")
+        concurrency = {spec.priority.label: spec.max_concurrency for spec in QUEUES.values()}
         pollers = [
             # A handler module of its own per poller: each is one execution environment.
             QueuePoller(sqs, url, load_handler("sender").lambda_handler, self.stop_event)
             for label, url in self.queue_urls.items()
             if label != WAKEUPS_QUEUE
+            for _ in range(min(concurrency[label], SENDERS_PER_QUEUE))
         ]
         if REPORTER_HANDLER.exists():
             pollers.append(
