@@ -133,7 +133,12 @@ def dlq_depths(prefix: str) -> dict[str, int | None]:
 
 def redrive(prefix: str, label: str, limit: int | None) -> int:
     """Move up to `limit` messages (all when None) from `<prefix>-<label>-dlq` back to
-    `<prefix>-<label>`: each is sent to the queue before it is deleted from the DLQ."""
+    `<prefix>-<label>`: each is sent to the queue before it is deleted from the DLQ.
+
+    A loop rather than SQS StartMessageMoveTask: the task moves a whole DLQ (it has a rate,
+    MaxNumberOfMessagesPerSecond, but no count, so --max could not be kept) and runs after the
+    call returns; and moto 5.2.5, which local mode and the tests run on, does not implement it.
+    """
     sqs = _aws_client("sqs")
     source = _queue_url(sqs, f"{prefix}-{label}-dlq")
     target = _queue_url(sqs, f"{prefix}-{label}")
