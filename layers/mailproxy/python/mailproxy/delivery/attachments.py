@@ -35,7 +35,6 @@ from mailproxy.domain.errors import DeliveryError
 from mailproxy.domain.message import Attachment
 from mailproxy.domain.tenant import Tenant
 from mailproxy.outbound_http import (
-    CONNECT_TIMEOUT_SECONDS,
     BlockedDestination,
     UrlPolicy,
     guarded_session,
@@ -43,9 +42,9 @@ from mailproxy.outbound_http import (
     url_problem,
 )
 from mailproxy.secret_box import client_auth_context
+from mailproxy.timeouts import ATTACHMENT_FETCH_SECONDS, HTTP_CONNECT_SECONDS
 
 FETCH_MODES = frozenset({"base64", "http_url", "s3", "endpoint"})
-DEFAULT_TIMEOUT_SECONDS = 10.0
 # Decoded bytes, all of a message's attachments together: what common mail servers accept.
 DEFAULT_MAX_TOTAL_BYTES = 25 * 1024 * 1024
 DEFAULT_MAX_PARALLEL = 3
@@ -85,7 +84,7 @@ class FetchContext:
     endpoint_url: str | None = None
     endpoint_auth: EndpointAuth = EndpointAuth()
     session: Any | None = None
-    timeout_seconds: float = DEFAULT_TIMEOUT_SECONDS
+    timeout_seconds: float = ATTACHMENT_FETCH_SECONDS
     max_total_bytes: int = DEFAULT_MAX_TOTAL_BYTES
     max_parallel: int = DEFAULT_MAX_PARALLEL
     modes: frozenset[str] = FETCH_MODES
@@ -340,7 +339,7 @@ class _TimedSession:
     def request(self, method: str, url: str, *, timeout: Any = None, **kwargs: Any) -> Any:
         left = self._deadline.remaining()
         response = self._session.request(
-            method, url, timeout=(min(CONNECT_TIMEOUT_SECONDS, left), left), **kwargs
+            method, url, timeout=(min(HTTP_CONNECT_SECONDS, left), left), **kwargs
         )
         self._watch.track(response)
         return response
