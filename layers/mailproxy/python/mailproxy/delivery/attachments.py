@@ -33,6 +33,7 @@ from typing import Any
 from mailproxy.delivery.mime import FetchedAttachment
 from mailproxy.domain.errors import DeliveryError
 from mailproxy.domain.message import Attachment
+from mailproxy.domain.s3_uri import parse_s3_uri, s3_uri
 from mailproxy.domain.tenant import Tenant
 from mailproxy.outbound_http import (
     BlockedDestination,
@@ -175,14 +176,6 @@ def md5_problem(content: bytes, expected: str | None) -> str | None:
     if expected and hashlib.md5(content, usedforsecurity=False).hexdigest() != expected.lower():
         return "content_md5 does not match the content"
     return None
-
-
-def parse_s3_uri(path: str) -> tuple[str, str]:
-    """`s3://bucket/key` -> (bucket, key); the key is taken as written."""
-    bucket, _, key = path.removeprefix("s3://").partition("/")
-    if not path.startswith("s3://") or not bucket or not key:
-        raise ValueError(f"not an s3://bucket/key location: {path!r}")
-    return bucket, key
 
 
 def credential_headers(method: str, user: str | None, secret: str | None) -> dict[str, str]:
@@ -507,7 +500,7 @@ def _s3_content(attachment: Attachment, run: _Run, deadline: _Deadline) -> bytes
         response = _s3_client(run.ctx).get_object(Bucket=bucket, Key=key)
     except ClientError as error:
         code = error.response.get("Error", {}).get("Code", "error")
-        raise _Failure(f"S3 {code} for s3://{bucket}/{key}") from None
+        raise _Failure(f"S3 {code} for {s3_uri(bucket, key)}") from None
     except (BotoCoreError, OSError) as error:
         raise _Failure(f"S3 request failed ({error})") from None
     body = response["Body"]

@@ -57,6 +57,7 @@ from mailproxy.domain.limits import (
     MAX_MESSAGES_PER_REQUEST as MAX_MESSAGES_PER_REQUEST,
 )
 from mailproxy.domain.priority import Priority
+from mailproxy.domain.s3_uri import is_s3_uri, s3_uri
 from mailproxy.domain.tenant import TenantId
 
 # Serialization context flag: write secrets in the clear (for storage, never for display).
@@ -404,7 +405,7 @@ def _s3_location(value: Any) -> str:
         raise PydanticCustomError("s3_location", "s3.bucket is not an S3 bucket name")
     if not isinstance(key, str) or not key or len(key) > MAX_STORAGE_PATH_LENGTH:
         raise PydanticCustomError("s3_location", "s3.key is a non-empty object key")
-    return f"s3://{bucket}/{key}"
+    return s3_uri(bucket, key)
 
 
 # S3's bucket naming rules, in short: 3 to 63 lowercase letters, digits, dots and hyphens.
@@ -489,7 +490,7 @@ class Attachment(BaseModel):
             return "base64"
         if path.startswith(("http://", "https://")):
             return "http_url"
-        if path.startswith("s3://"):
+        if is_s3_uri(path):
             return "s3"
         return "endpoint"
 
