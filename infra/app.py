@@ -29,7 +29,7 @@ from cdk_nag import AwsSolutionsChecks
 from constructs import Construct
 
 from infra.constructs.api import Api
-from infra.constructs.lambdas import Layers
+from infra.constructs.lambdas import Layers, Shared
 from infra.constructs.monitoring import Monitoring
 from infra.constructs.queues import Queues
 from infra.constructs.reporter import REPORTER_TIMEOUT, Reporter
@@ -95,7 +95,7 @@ class MailProxyStack(Stack):
             S3_ATTACHMENT_BUCKETS_ENV: ",".join(attachment_buckets),
             ALLOW_PRIVATE_URLS_ENV: "true" if allow_private_urls else "false",
         }
-        common: dict[str, Any] = {"prefix": prefix, "layers": self.layers, "storage": self.storage}
+        shared = Shared(prefix, self.layers, self.storage, self.queues, attachment_buckets)
         self.api = Api(
             self,
             "Api",
@@ -103,9 +103,7 @@ class MailProxyStack(Stack):
                 **environment,
                 ADMIN_TOKEN_SECRET_ENV: self.storage.admin_token.secret_arn,
             },
-            queues=self.queues,
-            attachment_buckets=attachment_buckets,
-            **common,
+            shared=shared,
         )
         self.sender = Sender(
             self,
@@ -115,16 +113,10 @@ class MailProxyStack(Stack):
                 # Download links in the mail point at the API itself (GET /files/{token}).
                 PUBLIC_BASE_URL_ENV: public_base_url or self.api.endpoint,
             },
-            queues=self.queues,
-            attachment_buckets=attachment_buckets,
-            **common,
+            shared=shared,
         )
-        self.scheduler = Scheduler(
-            self, "Scheduler", environment=environment, queues=self.queues, **common
-        )
-        self.reporter = Reporter(
-            self, "Reporter", environment=environment, queues=self.queues, **common
-        )
+        self.scheduler = Scheduler(self, "Scheduler", shared=shared, environment=environment)
+        self.reporter = Reporter(self, "Reporter", shared=shared, environment=environment)
         self.tick = MinuteTick(
             self,
             "Tick",

@@ -7,18 +7,17 @@ from aws_cdk import Duration, RemovalPolicy
 from aws_cdk import aws_apigatewayv2 as apigwv2
 from aws_cdk import aws_apigatewayv2_integrations as integrations
 from aws_cdk import aws_iam as iam
+from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from constructs import Construct
 
-from infra.constructs.lambdas import LOG_RETENTION, Layers, MailProxyFunction
+from infra.constructs.lambdas import LOG_RETENTION, ProxyFunction, Shared
 from infra.constructs.nag import acknowledge
-from infra.constructs.queues import Queues
 from infra.constructs.storage import (
     FILE_LINKS,
     READ_ACTIONS,
     TENANT_LARGE_FILE_KEYS,
     WRITE_ACTIONS,
-    Storage,
 )
 
 # The tables the API reads and writes: all but the rate-limit counters (the sender's) and the
@@ -49,61 +48,17 @@ class AccessLogs:
 API_TIMEOUT = Duration.seconds(29)
 
 
-class Api(Construct):
+class Api(ProxyFunction):
+    NAME = "api"
+    TIMEOUT = API_TIMEOUT
+    MEMORY_SIZE = 1024
+
     def __init__(
-        self,
-        scope: Construct,
-        construct_id: str,
-        *,
-        prefix: str,
-        layers: Layers,
-        environment: dict[str, str],
-        storage: Storage,
-        queues: Queues,
-        attachment_buckets: list[str] | None = None,
+        self, scope: Construct, construct_id: str, *, shared: Shared, environment: dict[str, str]
     ) -> None:
-        super().__init__(scope, construct_id)
-        self.handler = MailProxyFunction(
-            self,
-            "Handler",
-            name="api",
-            prefix=prefix,
-            layers=layers,
-            environment=environment,
-            timeout=API_TIMEOUT,
-            memory_size=1024,
-        )
+        super().__init__(scope, construct_id, shared=shared, environment=environment)
         fn = self.handler.function
-        # Tenants by API key, accounts by id, held messages by their shard.
-        storage.grant_items(
-            fn,
-            API_TABLES,
-            READ_ACTIONS + WRITE_ACTIONS,
-            queried_indexes=("tenants", "accounts", "messages"),
-        )
-        # Download links are only looked up here (the sender writes them).
-        storage.grant_items(fn, [FILE_LINKS], ("dynamodb:GetItem",))
-        for queue in queues.all_queues:  # messages queued; run-now wakes the reporter
-            queue.grant(fn, "sqs:SendMessage")
-        storage.secrets_key.grant(fn, "kms:Encrypt")  # SMTP passwords, client credentials
-        storage.grant_admin_token(fn)
-        # Large bodies are written to the payload bucket, read back, and removed by cleanup;
-        # GetObject also signs the download URLs of large files kept there.
-        storage.grant_payloads(fn, ["s3:PutObject", "s3:GetObject", "s3:DeleteObject"])
-        # A presigned URL works only if its signer may read the object: large files kept in
-        # allow-listed tenant buckets, under their large-files/ttl-<days>d/ part only.
-        for name in attachment_buckets or []:
-            resource = f"arn:aws:s3:::{name}/{TENANT_LARGE_FILE_KEYS}"
-            fn.add_to_role_policy(
-                iam.PolicyStatement(actions=["s3:GetObject"], resources=[resource])
-            )
-            acknowledge(
-                fn,
-                f"AwsSolutions-IAM5[Resource::{resource}]",
-                f"Download links of large files kept in {name} (allow-listed) are presigned "
-                "by this function; read only, and only large-files/ttl-<days>d/ keys.",
-            )
-        self.handler.acknowledge_payload_objects(storage)
+        prefix = shared.prefix
 
         self.access_logs = logs.LogGroup(
             self, "AccessLogs", retention=LOG_RETENTION, removal_policy=RemovalPolicy.DESTROY
@@ -149,3 +104,36 @@ class Api(Construct):
     def endpoint(self) -> str:
         """The API's base URL without a trailing slash (the default stage has no path)."""
         return self.http_api.api_endpoint
+
+    def wire(self, fn: lambda_.Function, shared: Shared) -> None:
+        storage, queues = shared.storage, shared.queues
+        # Tenants by API key, accounts by id, held messages by their shard.
+        storage.grant_items(
+            fn,
+            API_TABLES,
+            READ_ACTIONS + WRITE_ACTIONS,
+            queried_indexes=("tenants", "accounts", "messages"),
+        )
+        # Download links are only looked up here (the sender writes them).
+        storage.grant_items(fn, [FILE_LINKS], ("dynamodb:GetItem",))
+        for queue in queues.all_queues:  # messages queued; run-now wakes the reporter
+            queue.grant(fn, "sqs:SendMessage")
+        storage.secrets_key.grant(fn, "kms:Encrypt")  # SMTP passwords, client credentials
+        storage.grant_admin_token(fn)
+        # Large bodies are written to the payload bucket, read back, and removed by cleanup;
+        # GetObject also signs the download URLs of large files kept there.
+        storage.grant_payloads(fn, ["s3:PutObject", "s3:GetObject", "s3:DeleteObject"])
+        # A presigned URL works only if its signer may read the object: large files kept in
+        # allow-listed tenant buckets, under their large-files/ttl-<days>d/ part only.
+        for name in shared.attachment_buckets:
+            resource = f"arn:aws:s3:::{name}/{TENANT_LARGE_FILE_KEYS}"
+            fn.add_to_role_policy(
+                iam.PolicyStatement(actions=["s3:GetObject"], resources=[resource])
+            )
+            acknowledge(
+                fn,
+                f"AwsSolutions-IAM5[Resource::{resource}]",
+                f"Download links of large files kept in {name} (allow-listed) are presigned "
+                "by this function; read only, and only large-files/ttl-<days>d/ keys.",
+            )
+        self.handler.acknowledge_payload_objects(storage)

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import ClassVar
 
 from aws_cdk import Duration, RemovalPolicy
 from aws_cdk import aws_lambda as lambda_
@@ -11,6 +12,8 @@ from aws_cdk import aws_logs as logs
 from constructs import Construct
 
 from infra.constructs.nag import acknowledge
+from infra.constructs.queues import Queues
+from infra.constructs.storage import LARGE_FILE_KEYS, Storage
 from infra.layer_bundle import dependencies_layer_dir
 from infra.resources import LAMBDA_ENVIRONMENT
 
@@ -109,7 +112,7 @@ class MailProxyFunction(Construct):
             "and the code is tested on it; moving runtime is a deliberate, tested change.",
         )
 
-    def acknowledge_payload_objects(self, storage: Any) -> None:
+    def acknowledge_payload_objects(self, storage: Storage) -> None:
         acknowledge(
             self.function,
             f"AwsSolutions-IAM5[Resource::<{storage.payloads_logical_id()}.Arn>/*]",
@@ -117,9 +120,7 @@ class MailProxyFunction(Construct):
             "only the actions the function uses, on the proxy's own payload bucket.",
         )
 
-    def acknowledge_large_file_objects(self, storage: Any) -> None:
-        from infra.constructs.storage import LARGE_FILE_KEYS
-
+    def acknowledge_large_file_objects(self, storage: Storage) -> None:
         acknowledge(
             self.function,
             f"AwsSolutions-IAM5[Resource::<{storage.payloads_logical_id()}.Arn>/{LARGE_FILE_KEYS}]",
@@ -127,3 +128,44 @@ class MailProxyFunction(Construct):
             "advance; the grant covers only the large-files/ttl-<days>d/ prefixes of the "
             "proxy's own payload bucket.",
         )
+
+
+@dataclass(frozen=True)
+class Shared:
+    """What the stack hands every function construct: the resources the grants name."""
+
+    prefix: str
+    layers: Layers
+    storage: Storage
+    queues: Queues
+    # Buckets that s3:// attachments may be read from (context s3AttachmentBuckets).
+    attachment_buckets: list[str] = field(default_factory=list)
+
+
+class ProxyFunction(Construct):
+    """One of the proxy's four functions: a MailProxyFunction at "Handler" (which keeps the
+    logical IDs), then what the subclass grants it and feeds it with (`wire`)."""
+
+    NAME: ClassVar[str]
+    TIMEOUT: ClassVar[Duration]
+    MEMORY_SIZE: ClassVar[int] = 512
+
+    def __init__(
+        self, scope: Construct, construct_id: str, *, shared: Shared, environment: dict[str, str]
+    ) -> None:
+        super().__init__(scope, construct_id)
+        self.handler = MailProxyFunction(
+            self,
+            "Handler",
+            name=self.NAME,
+            prefix=shared.prefix,
+            layers=shared.layers,
+            environment=environment,
+            timeout=self.TIMEOUT,
+            memory_size=self.MEMORY_SIZE,
+        )
+        self.wire(self.handler.function, shared)
+
+    def wire(self, fn: lambda_.Function, shared: Shared) -> None:
+        """Grant `fn` what it uses, and add its event sources."""
+        raise NotImplementedError

@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 from aws_cdk import Duration
+from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_lambda_event_sources as sources
-from constructs import Construct
 
-from infra.constructs.lambdas import Layers, MailProxyFunction
-from infra.constructs.queues import Queues
-from infra.constructs.storage import Storage
+from infra.constructs.lambdas import ProxyFunction, Shared
 
 REPORTER_TIMEOUT = Duration.seconds(120)
 WAKEUPS_BATCH_SIZE = 10
@@ -24,30 +22,12 @@ REPORTER_ACTIONS = (
 )
 
 
-class Reporter(Construct):
-    def __init__(
-        self,
-        scope: Construct,
-        construct_id: str,
-        *,
-        prefix: str,
-        layers: Layers,
-        environment: dict[str, str],
-        storage: Storage,
-        queues: Queues,
-    ) -> None:
-        super().__init__(scope, construct_id)
-        self.handler = MailProxyFunction(
-            self,
-            "Handler",
-            name="reporter",
-            prefix=prefix,
-            layers=layers,
-            environment=environment,
-            timeout=REPORTER_TIMEOUT,
-            memory_size=512,
-        )
-        fn = self.handler.function
+class Reporter(ProxyFunction):
+    NAME = "reporter"
+    TIMEOUT = REPORTER_TIMEOUT
+
+    def wire(self, fn: lambda_.Function, shared: Shared) -> None:
+        storage, queues = shared.storage, shared.queues
         # Tenants due a sync, their unreported events (by index), marked reported with their
         # messages (mailproxy.service.reporting.ReportingStore): nothing is created or deleted.
         storage.grant_items(fn, REPORTER_TABLES, REPORTER_ACTIONS, queried_indexes=("events",))

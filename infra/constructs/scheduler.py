@@ -8,38 +8,18 @@ from aws_cdk import aws_events_targets as targets
 from aws_cdk import aws_lambda as lambda_
 from constructs import Construct
 
-from infra.constructs.lambdas import Layers, MailProxyFunction
-from infra.constructs.queues import Queues
-from infra.constructs.storage import Storage
+from infra.constructs.lambdas import ProxyFunction, Shared
 
 SCHEDULER_TIMEOUT = Duration.seconds(60)
 TICK = events.Schedule.rate(Duration.minutes(1))
 
 
-class Scheduler(Construct):
-    def __init__(
-        self,
-        scope: Construct,
-        construct_id: str,
-        *,
-        prefix: str,
-        layers: Layers,
-        environment: dict[str, str],
-        storage: Storage,
-        queues: Queues,
-    ) -> None:
-        super().__init__(scope, construct_id)
-        self.handler = MailProxyFunction(
-            self,
-            "Handler",
-            name="scheduler",
-            prefix=prefix,
-            layers=layers,
-            environment=environment,
-            timeout=SCHEDULER_TIMEOUT,
-            memory_size=512,
-        )
-        fn = self.handler.function
+class Scheduler(ProxyFunction):
+    NAME = "scheduler"
+    TIMEOUT = SCHEDULER_TIMEOUT
+
+    def wire(self, fn: lambda_.Function, shared: Shared) -> None:
+        storage, queues = shared.storage, shared.queues
         # Due messages found by their index, each then taken by a conditional update.
         storage.grant_items(
             fn, ["messages"], ("dynamodb:UpdateItem",), queried_indexes=("messages",)

@@ -3,17 +3,16 @@
 from __future__ import annotations
 
 from aws_cdk import aws_iam as iam
+from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_lambda_event_sources as sources
-from constructs import Construct
 
-from infra.constructs.lambdas import Layers, MailProxyFunction
+from infra.constructs.lambdas import ProxyFunction, Shared
 from infra.constructs.nag import acknowledge
-from infra.constructs.queues import Queues, sender_timeout
+from infra.constructs.queues import sender_timeout
 from infra.constructs.storage import (
     FILE_LINKS,
     LARGE_FILE_KEYS,
     TENANT_LARGE_FILE_KEYS,
-    Storage,
 )
 from infra.resources import QUEUES
 
@@ -28,31 +27,13 @@ SENDER_ACTIONS = (
 )
 
 
-class Sender(Construct):
-    def __init__(
-        self,
-        scope: Construct,
-        construct_id: str,
-        *,
-        prefix: str,
-        layers: Layers,
-        environment: dict[str, str],
-        storage: Storage,
-        queues: Queues,
-        attachment_buckets: list[str],
-    ) -> None:
-        super().__init__(scope, construct_id)
-        self.handler = MailProxyFunction(
-            self,
-            "Handler",
-            name="sender",
-            prefix=prefix,
-            layers=layers,
-            environment=environment,
-            timeout=sender_timeout(),
-            memory_size=512,
-        )
-        fn = self.handler.function
+class Sender(ProxyFunction):
+    NAME = "sender"
+    TIMEOUT = sender_timeout()
+
+    def wire(self, fn: lambda_.Function, shared: Shared) -> None:
+        storage, queues = shared.storage, shared.queues
+        attachment_buckets = shared.attachment_buckets
         # By key only (mailproxy.service.delivery.DeliveryStore): no query, scan or delete.
         storage.grant_items(fn, SENDER_TABLES, SENDER_ACTIONS)
         # Download links of large files are written, never read back, by the sender.

@@ -11,9 +11,7 @@ from typing import Any
 import pytest
 
 from mailproxy.outbound_http import (
-    CONNECT_TIMEOUT_SECONDS,
     MAX_REDIRECTS,
-    READ_TIMEOUT_SECONDS,
     BlockedDestination,
     UrlPolicy,
     address_problem,
@@ -22,6 +20,7 @@ from mailproxy.outbound_http import (
     request,
     url_problem,
 )
+from mailproxy.timeouts import HTTP_CONNECT_SECONDS, HTTP_READ_SECONDS
 
 DEFAULT = UrlPolicy()
 LOOPBACK = UrlPolicy(allow_loopback=True)
@@ -327,7 +326,7 @@ def test_request_passes_timeouts_and_never_lets_requests_follow_redirects() -> N
     request("GET", "https://a.example/", DEFAULT, session=session, timeout=(0.5, 1.5))
 
     # Then each call has a connect and a read timeout, and redirects are left to the guard
-    assert session.calls[0].kwargs["timeout"] == (CONNECT_TIMEOUT_SECONDS, READ_TIMEOUT_SECONDS)
+    assert session.calls[0].kwargs["timeout"] == (HTTP_CONNECT_SECONDS, HTTP_READ_SECONDS)
     assert session.calls[1].kwargs["timeout"] == (0.5, 1.5)
     assert all(call.kwargs["allow_redirects"] is False for call in session.calls)
 

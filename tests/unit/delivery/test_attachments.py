@@ -23,7 +23,6 @@ from mailproxy.delivery.attachments import (
     fetch_all,
     fetch_one,
     md5_problem,
-    parse_s3_uri,
     precheck,
     tenant_endpoint_auth,
     tenant_endpoint_url,
@@ -246,13 +245,6 @@ def test_md5_is_checked_only_when_given() -> None:
     assert md5_problem(CONTENT, MD5) is None
     assert md5_problem(CONTENT, MD5.upper()) is None
     assert md5_problem(CONTENT, "f" * 32) == "content_md5 does not match the content"
-
-
-def test_an_s3_location_is_a_bucket_and_a_key_taken_as_written() -> None:
-    assert parse_s3_uri("s3://files/2024/a b%20.pdf") == ("files", "2024/a b%20.pdf")
-    for wrong in ("s3://", "s3://files", "s3:///key", "https://files/a"):
-        with pytest.raises(ValueError, match="not an s3://bucket/key location"):
-            parse_s3_uri(wrong)
 
 
 def test_credentials_become_one_authorization_header() -> None:

@@ -5,8 +5,7 @@ from __future__ import annotations
 from functools import cache
 from typing import Any
 
-CONNECT_TIMEOUT_SECONDS = 5
-READ_TIMEOUT_SECONDS = 10
+from mailproxy.timeouts import AWS_CONNECT_SECONDS, AWS_READ_SECONDS
 
 
 @cache
@@ -21,8 +20,8 @@ def client(service: str) -> Any:
     return factory(
         service,
         config=Config(
-            connect_timeout=CONNECT_TIMEOUT_SECONDS,
-            read_timeout=READ_TIMEOUT_SECONDS,
+            connect_timeout=AWS_CONNECT_SECONDS,
+            read_timeout=AWS_READ_SECONDS,
             retries={"max_attempts": 3, "mode": "standard"},
         ),
     )
@@ -40,7 +39,7 @@ def s3_presigner() -> Any:
         "s3",
         config=Config(
             signature_version="s3v4",
-            connect_timeout=CONNECT_TIMEOUT_SECONDS,
-            read_timeout=READ_TIMEOUT_SECONDS,
+            connect_timeout=AWS_CONNECT_SECONDS,
+            read_timeout=AWS_READ_SECONDS,
         ),
     )

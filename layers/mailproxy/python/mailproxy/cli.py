@@ -22,10 +22,10 @@ from typing import Any
 import requests
 
 from mailproxy.domain.priority import Priority
+from mailproxy.timeouts import CLI_AWS_CONNECT_SECONDS, CLI_AWS_READ_SECONDS, CLI_HTTP_SECONDS
 
 DEFAULT_URL = "http://127.0.0.1:8000"
 DEFAULT_QUEUE_PREFIX = "mailproxy"
-HTTP_TIMEOUT_SECONDS = 10
 STATUSES = ("pending", "scheduled", "deferred", "sending", "sent", "error")
 LAST_ERRORS = 3
 EXIT_OK, EXIT_API_ERROR, EXIT_USAGE = 0, 1, 2
@@ -66,7 +66,7 @@ class Api:
                 self.url + path,
                 params={k: v for k, v in (params or {}).items() if v is not None},
                 json=body,
-                timeout=HTTP_TIMEOUT_SECONDS,
+                timeout=CLI_HTTP_SECONDS,
             )
         except requests.RequestException as error:
             raise CliError(f"cannot reach {self.url}: {error}") from error
@@ -87,7 +87,11 @@ def _aws_client(service: str) -> Any:
     import boto3
     from botocore.config import Config
 
-    config = Config(connect_timeout=5, read_timeout=10, retries={"max_attempts": 2})
+    config = Config(
+        connect_timeout=CLI_AWS_CONNECT_SECONDS,
+        read_timeout=CLI_AWS_READ_SECONDS,
+        retries={"max_attempts": 2},
+    )
     # boto3's stubs type client() per service name; here the name is data.
     factory: Any = boto3.client
     return factory(service, endpoint_url=os.environ.get("AWS_ENDPOINT_URL") or None, config=config)
@@ -133,7 +137,12 @@ def dlq_depths(prefix: str) -> dict[str, int | None]:
 
 def redrive(prefix: str, label: str, limit: int | None) -> int:
     """Move up to `limit` messages (all when None) from `<prefix>-<label>-dlq` back to
-    `<prefix>-<label>`: each is sent to the queue before it is deleted from the DLQ."""
+    `<prefix>-<label>`: each is sent to the queue before it is deleted from the DLQ.
+
+    A loop rather than SQS StartMessageMoveTask: the task moves a whole DLQ (it has a rate,
+    MaxNumberOfMessagesPerSecond, but no count, so --max could not be kept) and runs after the
+    call returns; and moto 5.2.5, which local mode and the tests run on, does not implement it.
+    """
     sqs = _aws_client("sqs")
     source = _queue_url(sqs, f"{prefix}-{label}-dlq")
     target = _queue_url(sqs, f"{prefix}-{label}")

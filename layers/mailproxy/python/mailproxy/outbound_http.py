@@ -19,6 +19,8 @@ from functools import lru_cache
 from typing import Any
 from urllib.parse import urljoin, urlsplit
 
+from mailproxy.timeouts import HTTP_CONNECT_SECONDS, HTTP_READ_SECONDS
+
 ALLOWED_SCHEMES = frozenset({"http", "https"})
 METADATA_ADDRESSES = frozenset(
     {ipaddress.ip_address("169.254.169.254"), ipaddress.ip_address("fd00:ec2::254")}
@@ -32,8 +34,6 @@ THIS_NETWORK = ipaddress.ip_network("0.0.0.0/8")
 CREDENTIAL_HEADERS = frozenset({"authorization", "proxy-authorization", "cookie"})
 DEFAULT_PORTS = {"http": 80, "https": 443}
 MAX_REDIRECTS = 5
-CONNECT_TIMEOUT_SECONDS = 5.0
-READ_TIMEOUT_SECONDS = 10.0
 
 IpAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 Resolver = Callable[[str, int], list[str]]
@@ -233,7 +233,7 @@ def request(
     policy: UrlPolicy,
     *,
     session: Any = None,
-    timeout: tuple[float, float] = (CONNECT_TIMEOUT_SECONDS, READ_TIMEOUT_SECONDS),
+    timeout: tuple[float, float] = (HTTP_CONNECT_SECONDS, HTTP_READ_SECONDS),
     **kwargs: Any,
 ) -> Any:
     """One HTTP call, its redirects followed by hand (each hop checked), at most

@@ -9,6 +9,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
 from typing import Any
 
+from mailproxy.chunking import chunks
 from mailproxy.domain.priority import Priority
 
 _SEND_BATCH_LIMIT = 10
@@ -105,8 +106,7 @@ class SqsQueues:
         failed: list[Reference] = []
         for priority, batch in by_priority.items():
             url = self._queue_url(priority.label)
-            for start in range(0, len(batch), _SEND_BATCH_LIMIT):
-                chunk = batch[start : start + _SEND_BATCH_LIMIT]
+            for chunk in chunks(batch, _SEND_BATCH_LIMIT):
                 response = self._sqs.send_message_batch(
                     QueueUrl=url,
                     Entries=[

@@ -33,9 +33,9 @@ from typing import Any
 from mailproxy.delivery.mime import FetchedAttachment
 from mailproxy.domain.errors import DeliveryError
 from mailproxy.domain.message import Attachment
+from mailproxy.domain.s3_uri import parse_s3_uri, s3_uri
 from mailproxy.domain.tenant import Tenant
 from mailproxy.outbound_http import (
-    CONNECT_TIMEOUT_SECONDS,
     BlockedDestination,
     UrlPolicy,
     guarded_session,
@@ -43,9 +43,9 @@ from mailproxy.outbound_http import (
     url_problem,
 )
 from mailproxy.secret_box import client_auth_context
+from mailproxy.timeouts import ATTACHMENT_FETCH_SECONDS, HTTP_CONNECT_SECONDS
 
 FETCH_MODES = frozenset({"base64", "http_url", "s3", "endpoint"})
-DEFAULT_TIMEOUT_SECONDS = 10.0
 # Decoded bytes, all of a message's attachments together: what common mail servers accept.
 DEFAULT_MAX_TOTAL_BYTES = 25 * 1024 * 1024
 DEFAULT_MAX_PARALLEL = 3
@@ -85,7 +85,7 @@ class FetchContext:
     endpoint_url: str | None = None
     endpoint_auth: EndpointAuth = EndpointAuth()
     session: Any | None = None
-    timeout_seconds: float = DEFAULT_TIMEOUT_SECONDS
+    timeout_seconds: float = ATTACHMENT_FETCH_SECONDS
     max_total_bytes: int = DEFAULT_MAX_TOTAL_BYTES
     max_parallel: int = DEFAULT_MAX_PARALLEL
     modes: frozenset[str] = FETCH_MODES
@@ -176,14 +176,6 @@ def md5_problem(content: bytes, expected: str | None) -> str | None:
     if expected and hashlib.md5(content, usedforsecurity=False).hexdigest() != expected.lower():
         return "content_md5 does not match the content"
     return None
-
-
-def parse_s3_uri(path: str) -> tuple[str, str]:
-    """`s3://bucket/key` -> (bucket, key); the key is taken as written."""
-    bucket, _, key = path.removeprefix("s3://").partition("/")
-    if not path.startswith("s3://") or not bucket or not key:
-        raise ValueError(f"not an s3://bucket/key location: {path!r}")
-    return bucket, key
 
 
 def credential_headers(method: str, user: str | None, secret: str | None) -> dict[str, str]:
@@ -340,7 +332,7 @@ class _TimedSession:
     def request(self, method: str, url: str, *, timeout: Any = None, **kwargs: Any) -> Any:
         left = self._deadline.remaining()
         response = self._session.request(
-            method, url, timeout=(min(CONNECT_TIMEOUT_SECONDS, left), left), **kwargs
+            method, url, timeout=(min(HTTP_CONNECT_SECONDS, left), left), **kwargs
         )
         self._watch.track(response)
         return response
@@ -508,7 +500,7 @@ def _s3_content(attachment: Attachment, run: _Run, deadline: _Deadline) -> bytes
         response = _s3_client(run.ctx).get_object(Bucket=bucket, Key=key)
     except ClientError as error:
         code = error.response.get("Error", {}).get("Code", "error")
-        raise _Failure(f"S3 {code} for s3://{bucket}/{key}") from None
+        raise _Failure(f"S3 {code} for {s3_uri(bucket, key)}") from None
     except (BotoCoreError, OSError) as error:
         raise _Failure(f"S3 request failed ({error})") from None
     body = response["Body"]

@@ -27,13 +27,13 @@ from dataclasses import dataclass, field
 from mailproxy.delivery.smtp_errors import translate
 from mailproxy.domain.account import Account, TlsMode
 from mailproxy.domain.errors import AmbiguousDelivery, DeliveryError
+from mailproxy.timeouts import (
+    SMTP_CONNECT_SECONDS,
+    SMTP_SEND_SECONDS,
+    SMTP_WAIT_FOR_CONNECTION_SECONDS,
+)
 
-CONNECT_TIMEOUT_SECONDS = 10.0
-SEND_TIMEOUT_SECONDS = 30.0
 NOOP_AFTER_IDLE_SECONDS = 30.0
-# How long a send waits for one of its account's connections to be free before giving up
-# (for now: nothing was sent) when max_connections are all in use.
-WAIT_FOR_CONNECTION_SECONDS = 30.0
 
 _LINE_END = re.compile(rb"\r\n|\n|\r(?!\n)")
 _LEADING_DOT = re.compile(rb"(?m)^\.")
@@ -71,10 +71,10 @@ class SmtpPool:
         *,
         monotonic: Callable[[], float] = time.monotonic,
         ssl_context: Callable[[], ssl.SSLContext] = ssl.create_default_context,
-        connect_timeout: float = CONNECT_TIMEOUT_SECONDS,
-        send_timeout: float = SEND_TIMEOUT_SECONDS,
+        connect_timeout: float = SMTP_CONNECT_SECONDS,
+        send_timeout: float = SMTP_SEND_SECONDS,
         local_hostname: str | None = None,
-        wait_timeout: float = WAIT_FOR_CONNECTION_SECONDS,
+        wait_timeout: float = SMTP_WAIT_FOR_CONNECTION_SECONDS,
     ) -> None:
         self._monotonic = monotonic
         self._ssl_context_factory = ssl_context

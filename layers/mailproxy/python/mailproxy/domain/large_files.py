@@ -25,6 +25,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from mailproxy.domain.errors import FieldProblem, InvalidRequest
+from mailproxy.domain.s3_uri import is_s3_uri, split_s3_uri
 
 MIB = 1024 * 1024
 DEFAULT_MAX_SIZE_MB = 10.0
@@ -45,9 +46,9 @@ _PREFIX_PART = re.compile(r"^[A-Za-z0-9!_.*'()-]+$")
 
 
 def _storage_url_problem(url: str) -> str | None:
-    if not url.startswith("s3://"):
+    if not is_s3_uri(url):
         return "must be an s3://bucket or s3://bucket/prefix location"
-    bucket, _, prefix = url.removeprefix("s3://").partition("/")
+    bucket, prefix = split_s3_uri(url)
     if not _BUCKET.match(bucket) or ".." in bucket:
         return f"{bucket!r} is not an S3 bucket name"
     parts = prefix.rstrip("/").split("/") if prefix.rstrip("/") else []
@@ -186,7 +187,7 @@ def storage_location(
     """The tenant's storage_url when its bucket is on the deployment's S3 allow-list (the one
     s3:// attachments are read from), else the payload bucket; None when neither exists."""
     if config.storage_url:
-        bucket, _, prefix = config.storage_url.removeprefix("s3://").partition("/")
+        bucket, prefix = split_s3_uri(config.storage_url)
         if bucket in allowed_buckets:
             base = f"{prefix}/" if prefix else ""
             return StorageLocation(bucket, f"{base}{ttl_prefix(config.file_ttl_days)}")

@@ -36,9 +36,9 @@ from mailproxy.domain.reporting import (
     sync_url,
 )
 from mailproxy.domain.tenant import Tenant
-from mailproxy.outbound_http import CONNECT_TIMEOUT_SECONDS, UrlPolicy
+from mailproxy.outbound_http import UrlPolicy
+from mailproxy.timeouts import HTTP_CONNECT_SECONDS, REPORT_CALL_SECONDS
 
-CALL_TIMEOUT_SECONDS = 10.0
 # Longer than the longest run for one tenant (every call at its connect and read timeouts),
 # so a lease never runs out under a sync still in flight.
 LEASE_SECONDS = 180.0
@@ -104,7 +104,7 @@ def guarded_poster(policy: UrlPolicy) -> Poster:
                 session=session,
                 json=payload,
                 headers=headers,
-                timeout=(min(CONNECT_TIMEOUT_SECONDS, timeout), timeout),
+                timeout=(min(HTTP_CONNECT_SECONDS, timeout), timeout),
                 stream=True,
             )
             try:
@@ -142,7 +142,7 @@ class ReportingContext:
     secrets: Opener
     url_policy: UrlPolicy = field(default_factory=UrlPolicy)
     post: Poster | None = None
-    timeout_seconds: float = CALL_TIMEOUT_SECONDS
+    timeout_seconds: float = REPORT_CALL_SECONDS
     max_calls: int = MAX_CALLS_PER_RUN
     batch_size: int = MAX_EVENTS_PER_CALL
     lease_seconds: float = LEASE_SECONDS
@@ -154,7 +154,7 @@ class ReportingContext:
     def has_time_for_a_call(self) -> bool:
         if self.time_left is None:
             return True
-        needed = self.timeout_seconds + CONNECT_TIMEOUT_SECONDS + _TIME_MARGIN_SECONDS
+        needed = self.timeout_seconds + HTTP_CONNECT_SECONDS + _TIME_MARGIN_SECONDS
         return self.time_left() > needed
 
 

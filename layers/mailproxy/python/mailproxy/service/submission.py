@@ -23,6 +23,7 @@ from mailproxy.domain.metrics import Count, Counts
 from mailproxy.domain.ports import SubmissionWrite
 from mailproxy.domain.priority import DEFAULT_PRIORITY, Priority
 from mailproxy.domain.record import MessageEvent, MessageState, event_id_for
+from mailproxy.domain.s3_uri import split_s3_uri
 from mailproxy.domain.scheduling import ENQUEUE_CONFIRM_GRACE_SECONDS, due_shard
 from mailproxy.domain.status import EventType, MessageStatus
 from mailproxy.domain.submission import (
@@ -331,7 +332,7 @@ def _check_attachment_sources(messages: list[Message], policy: SubmissionPolicy)
                 if problem:
                     problems.append(FieldProblem(loc, problem))
             elif mode == "s3":
-                bucket = attachment.storage_path.removeprefix("s3://").split("/", 1)[0]
+                bucket, _ = split_s3_uri(attachment.storage_path)
                 if bucket not in policy.s3_buckets:
                     problems.append(
                         FieldProblem(loc, f"bucket '{bucket}' is not allowed for attachments")

@@ -7,6 +7,7 @@ import random
 from collections.abc import Iterable, Iterator
 from typing import Any
 
+from mailproxy.chunking import chunks
 from mailproxy.domain.ports import BatchRead
 from mailproxy.store.accounts import AccountRecords
 from mailproxy.store.base import BATCH_GET_LIMIT
@@ -51,9 +52,9 @@ class BatchReads(TenantRecords, AccountRecords, MessageRecords):
         models = {model.Meta.table_name: model for model, _ in keys}
         consistent = {self._m.tenant.Meta.table_name}
         client: Any = self._m.connection.client  # botocore's, with the store's timeouts
-        for start in range(0, len(keys), BATCH_GET_LIMIT):
+        for chunk in chunks(keys, BATCH_GET_LIMIT):
             request: dict[str, Any] = {}
-            for model, key in keys[start : start + BATCH_GET_LIMIT]:
+            for model, key in chunk:
                 table = model.Meta.table_name
                 entry = request.setdefault(
                     table, {"Keys": [], "ConsistentRead": table in consistent}

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from pynamodb.exceptions import TransactWriteError, UpdateError
 
+from mailproxy.chunking import chunks
 from mailproxy.domain.errors import StaleWrite
 from mailproxy.domain.ports import (
     AttemptOutcome,
@@ -62,7 +63,7 @@ class MessageRecords(Records):
 
     def get_states(self, tenant_id: str, ids: Iterable[str]) -> dict[str, MessageState]:
         found: dict[str, MessageState] = {}
-        for chunk in _chunks(sorted(set(ids)), BATCH_GET_LIMIT):
+        for chunk in chunks(sorted(set(ids)), BATCH_GET_LIMIT):
             keys = [(tenant_id, key) for key in chunk]
             for item in self._m.message.batch_get(keys, consistent_read=True):
                 found[item.id] = self._to_state(item)
@@ -129,7 +130,7 @@ class MessageRecords(Records):
         meanwhile: a claim puts it on the watch for its lease, which must stay)."""
         m = self._m.message
         unclaimed = m.status.is_in(*(s.value for s in WAITING_STATUSES))
-        for group in _chunks_of(references, _TRANSACTION_ITEMS):
+        for group in chunks(references, _TRANSACTION_ITEMS):
             try:
                 with self._transaction() as tx:
                     for ref in group:
@@ -168,7 +169,7 @@ class MessageRecords(Records):
     def get_bodies(self, tenant_id: str, ids: Iterable[str]) -> dict[str, StoredBody]:
         """The payloads of several messages in one call (a large one read from S3)."""
         found: dict[str, StoredBody] = {}
-        for chunk in _chunks(sorted(set(ids)), BATCH_GET_LIMIT):
+        for chunk in chunks(sorted(set(ids)), BATCH_GET_LIMIT):
             keys = [(tenant_id, key) for key in chunk]
             for item in self._m.body.batch_get(keys):
                 found[item.id] = self._to_body(item)
@@ -326,7 +327,7 @@ class MessageRecords(Records):
         an item yet: version 0, no sends)."""
         wanted = sorted(set(keys))
         found = {key: WindowCounts(key) for key in wanted}
-        for chunk in _chunks(wanted, BATCH_GET_LIMIT):
+        for chunk in chunks(wanted, BATCH_GET_LIMIT):
             for item in self._m.counter.batch_get(chunk, consistent_read=True):
                 raw = item.buckets.as_dict() if item.buckets is not None else {}
                 found[item.key] = WindowCounts(
@@ -777,12 +778,3 @@ class MessageRecords(Records):
             reported_ts=item.reported_ts,
         )
 
-
-def _chunks(keys: list[str], size: int) -> Iterator[list[str]]:
-    for start in range(0, len(keys), size):
-        yield keys[start : start + size]
-
-
-def _chunks_of(items: list[Any], size: int) -> Iterator[list[Any]]:
-    for start in range(0, len(items), size):
-        yield items[start : start + size]

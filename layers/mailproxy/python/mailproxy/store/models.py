@@ -19,8 +19,7 @@ from pynamodb.connection import Connection
 from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
 from pynamodb.models import Model
 
-CONNECT_TIMEOUT_SECONDS = 5
-READ_TIMEOUT_SECONDS = 10
+from mailproxy.timeouts import AWS_CONNECT_SECONDS, AWS_READ_SECONDS
 
 
 @dataclass(frozen=True)
@@ -44,8 +43,8 @@ def _meta(table_name: str) -> Any:
         (),
         {
             "table_name": table_name,
-            "connect_timeout_seconds": CONNECT_TIMEOUT_SECONDS,
-            "read_timeout_seconds": READ_TIMEOUT_SECONDS,
+            "connect_timeout_seconds": AWS_CONNECT_SECONDS,
+            "read_timeout_seconds": AWS_READ_SECONDS,
             "max_retry_attempts": 3,
         },
     )
@@ -226,7 +225,7 @@ def bind_models(
         metric=MetricModel,
         file=FileModel,
         connection=Connection(
-            connect_timeout_seconds=CONNECT_TIMEOUT_SECONDS,
-            read_timeout_seconds=READ_TIMEOUT_SECONDS,
+            connect_timeout_seconds=AWS_CONNECT_SECONDS,
+            read_timeout_seconds=AWS_READ_SECONDS,
         ),
     )

@@ -13,6 +13,7 @@ from typing import Any
 
 from pynamodb.exceptions import TransactWriteError, UpdateError
 
+from mailproxy.chunking import chunks
 from mailproxy.domain.record import MessageEvent
 from mailproxy.domain.reporting import MAX_EVENTS_PER_CALL, RETENTION_SECONDS, SyncState, is_final
 from mailproxy.domain.tenant import Tenant
@@ -53,7 +54,7 @@ class ReportRecords(Records):
         if not keys:
             return []
         current: dict[str, Any] = {}
-        for chunk in _chunks(keys, BATCH_GET_LIMIT):
+        for chunk in chunks(keys, BATCH_GET_LIMIT):
             for item in self._m.event.batch_get(
                 [(tenant_id, key) for key in chunk], consistent_read=True
             ):
@@ -150,7 +151,7 @@ class ReportRecords(Records):
         return sorted(found, key=lambda pair: pair[0].id)
 
     def _batch_get_tenants(self, ids: list[str]) -> Iterator[Any]:
-        for chunk in _chunks(ids, BATCH_GET_LIMIT):
+        for chunk in chunks(ids, BATCH_GET_LIMIT):
             yield from self._m.tenant.batch_get(chunk, consistent_read=True)
 
     def acquire_sync_lease(self, tenant_id: str, now: float, seconds: float) -> bool:
@@ -261,8 +262,3 @@ def _groups(events: list[MessageEvent]) -> Iterator[list[MessageEvent]]:
             messages.add(event.message_id)
     if group:
         yield group
-
-
-def _chunks(keys: list[str], size: int) -> Iterator[list[str]]:
-    for start in range(0, len(keys), size):
-        yield keys[start : start + size]
