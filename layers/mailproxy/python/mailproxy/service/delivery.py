@@ -26,7 +26,7 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any
 
 from pydantic import SecretStr, ValidationError
 
@@ -37,8 +37,6 @@ from mailproxy.domain.metrics import Count, Counts
 from mailproxy.domain.ports import (
     AttemptOutcome,
     BatchClaimed,
-    BatchClaimResult,
-    BatchRead,
     Claimed,
     ClaimRequest,
     ClaimResult,
@@ -74,6 +72,7 @@ from mailproxy.outbound_http import UrlPolicy
 from mailproxy.queueing import Enqueue, Reference
 from mailproxy.secret_box import account_context
 from mailproxy.service.large_files import LargeFileAction, LargeFileSetup
+from mailproxy.service.ports import DeliveryStore, Opener, Queues, Transport
 from mailproxy.service.scheduling import release_message
 
 _TAKEN_OVER = "A previous attempt may have delivered this message (its sender stopped)"
@@ -88,98 +87,6 @@ MAX_BATCH_CLAIM_ITEMS = 99
 OUTCOMES_HELD_SECONDS = 2.0
 _BUSY = "rate-limit counters busy (other senders took slots meanwhile)"
 _NO_TIME = "not started: too little of this invocation's time left for another wave"
-
-
-class DeliveryStore(Protocol):
-    def get_tenant(self, tenant_id: str) -> Tenant | None: ...
-    def get_bodies(self, tenant_id: str, ids: Iterable[str]) -> dict[str, StoredBody]: ...
-    def read_batch(
-        self,
-        tenant_ids: Iterable[str],
-        accounts: Iterable[tuple[str, str]],
-        bodies: Iterable[tuple[str, str]],
-    ) -> BatchRead: ...
-    def get_account(self, tenant_id: str, account_id: str) -> StoredAccount | None: ...
-    def get_state(self, tenant_id: str, message_id: str) -> MessageState | None: ...
-    def get_window_counts(self, keys: Iterable[str]) -> dict[str, WindowCounts]: ...
-    def hold(
-        self, tenant_id: str, message_id: str, ticket: str, new_ticket: str, now: float
-    ) -> bool: ...
-    def take_due(self, state: MessageState, watch_at: float) -> bool: ...
-    def claim(
-        self,
-        tenant_id: str,
-        message_id: str,
-        ticket: str,
-        body_version: str | None,
-        *,
-        now: float,
-        lease_seconds: int,
-        claim_token: str,
-        charges: list[SlotWrite],
-        after_expired_lease: bool = False,
-    ) -> ClaimResult: ...
-    def claim_many(
-        self,
-        requests: list[ClaimRequest],
-        charges: list[SlotWrite],
-        *,
-        now: float,
-        lease_seconds: int,
-    ) -> BatchClaimResult: ...
-    def requeue_waiting(
-        self,
-        tenant_id: str,
-        message_id: str,
-        old_ticket: str,
-        new_ticket: str,
-        *,
-        now: float,
-        due_ts: float | None = None,
-        events: list[MessageEvent] | None = None,
-        watch_at: float | None = None,
-    ) -> bool: ...
-    def fail_waiting(
-        self,
-        tenant_id: str,
-        message_id: str,
-        ticket: str,
-        *,
-        now: float,
-        events: list[MessageEvent],
-    ) -> bool: ...
-    def finish_attempt(
-        self,
-        tenant_id: str,
-        message_id: str,
-        claim_token: str,
-        *,
-        status: MessageStatus,
-        now: float,
-        events: list[MessageEvent],
-        error: str | None = None,
-        due_ts: float | None = None,
-        new_ticket: str | None = None,
-        retries: int | None = None,
-        release: list[SlotRelease] | None = None,
-        refused: dict[str, str] | None = None,
-        watch_at: float | None = None,
-    ) -> None: ...
-    def finish_many(self, outcomes: list[AttemptOutcome]) -> set[int]: ...
-
-
-class Transport(Protocol):
-    def send(
-        self, account: Account, envelope_from: str, recipients: list[str], message: bytes
-    ) -> dict[str, str]: ...
-
-
-class Queues(Protocol):
-    def send(self, items: list[Enqueue]) -> None: ...
-
-
-class Opener(Protocol):
-    def open(self, sealed: str, context: dict[str, str]) -> str: ...
 
 
 class Outcome(StrEnum):
