@@ -39,7 +39,7 @@ logger = Logger(service="mailproxy-sender")
 NAMESPACE = "MailProxy"
 ALL_TENANTS = {"scope": "all"}
 # Outcomes that write an event a tenant hears of in its delivery report.
-REPORTABLE = {Outcome.SENT, Outcome.FAILED, Outcome.RETRY, Outcome.RATE_LIMITED}
+REPORTABLE = {Outcome.SENT, Outcome.ERROR, Outcome.DEFERRED, Outcome.RATE_LIMITED}
 # A wave is started only with time left for its slowest send: a connection (10 s), a reply
 # that takes the whole send timeout (30 s), and the writes of its outcomes. The rest of the
 # batch is queued again for the next invocation.
@@ -87,7 +87,7 @@ def _log_outcome(outcome: Outcome, message_id: str, note: OutcomeNote | None) ->
     if outcome is Outcome.SENT:
         account = note.account_id if note else None
         logger.info(f"Delivery succeeded for message {message_id} (account={account})", extra=keys)
-    elif outcome is Outcome.FAILED:
+    elif outcome is Outcome.ERROR:
         reason = note.reason if note else None
         logger.warning(f"Delivery failed for message {message_id}: {reason}", extra=keys)
     else:

@@ -77,7 +77,7 @@ def test_a_connection_lost_after_data_is_ambiguous_and_retried_with_the_same_mes
     # When the message is delivered
     outcome = deliver_all(take_queued(aws.queues["medium"]), clock)
     # Then the attempt is ambiguous, and a retry is deferred (a minute ahead)
-    assert outcome == {"m1": Outcome.RETRY}
+    assert outcome == {"m1": Outcome.DEFERRED}
     record = record_of(api, "m1")
     assert record["status"] == "deferred"
     assert history(record) == ["ambiguous", "deferred"]
@@ -133,7 +133,7 @@ def test_an_ambiguous_attempt_keeps_its_rate_limit_slot(
     [first, second] = take_queued(aws.queues["medium"])
     clock = FrozenClock(T, tick=0.001)
     # When m1's attempt is ambiguous (retried later)
-    assert deliver_one(first, clock) is Outcome.RETRY
+    assert deliver_one(first, clock) is Outcome.DEFERRED
     # Then its slot stays taken: the server may have the message
     assert counter_buckets(aws.tables["counters"]) == {
         MINUTE.counter_key("acme", "main"): {MINUTE.bucket(T): 1}
@@ -151,7 +151,7 @@ def test_with_on_ambiguous_fail_the_message_fails_as_uncertain(
     # When delivered
     outcome = deliver_all(take_queued(aws.queues["medium"]), FrozenClock(T, tick=0.001))
     # Then it fails as uncertain, with no retry
-    assert outcome == {"m1": Outcome.FAILED}
+    assert outcome == {"m1": Outcome.ERROR}
     record = record_of(api, "m1")
     assert record["status"] == "error"
     assert record["error"].startswith("Delivery uncertain: Connection lost after the message")
@@ -234,7 +234,7 @@ def test_after_the_lease_ran_out_on_ambiguous_fail_the_message_fails_unsent(
     # When the record comes back after the lease ended
     outcome = deliver_one(claimed_by_dead_sender, FrozenClock(T + LEASE + 40, tick=0.001))
     # Then the message fails as uncertain and is not sent again
-    assert outcome is Outcome.FAILED
+    assert outcome is Outcome.ERROR
     assert smtp_server.received == []
     record = record_of(api, "m1")
     assert record["status"] == "error"

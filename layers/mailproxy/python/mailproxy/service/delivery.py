@@ -36,12 +36,17 @@ from mailproxy.domain.errors import AmbiguousDelivery, DeliveryError, StaleWrite
 from mailproxy.domain.metrics import Count, Counts
 from mailproxy.domain.ports import (
     AttemptOutcome,
+    AttemptResult,
     BatchClaimed,
     Claimed,
     ClaimRequest,
     ClaimResult,
     CountersChanged,
+    Failed,
+    HandedBack,
     NotClaimable,
+    Retry,
+    Sent,
     StoredBody,
 )
 from mailproxy.domain.rate_limit import (
@@ -91,8 +96,8 @@ _NO_TIME = "not started: too little of this invocation's time left for another w
 
 class Outcome(StrEnum):
     SENT = "sent"
-    FAILED = "error"
-    RETRY = "deferred"
+    ERROR = "error"  # failed for good
+    DEFERRED = "deferred"  # failed for now: retried later
     RATE_LIMITED = "rate_limited"  # deferred until a slot of its full window frees (not a retry)
     HELD = "held"  # its tenant or batch is suspended: kept aside until activation
     # Arrived before its due time, queued again for the rest; or lost the race for the rate
@@ -109,8 +114,8 @@ if TYPE_CHECKING:
 
 _COUNTED = {
     Outcome.SENT: Count.SENT,
-    Outcome.FAILED: Count.ERRORS,
-    Outcome.RETRY: Count.DEFERRED,
+    Outcome.ERROR: Count.ERRORS,
+    Outcome.DEFERRED: Count.DEFERRED,
     Outcome.RATE_LIMITED: Count.RATE_LIMITED,
 }
 
@@ -830,13 +835,9 @@ class _Attempt:
         return self._finish(
             claimed,
             Outcome.HANDED_ON,
-            status=MessageStatus.PENDING,
-            now=self.now,
-            events=[],
-            due_ts=self.now,
-            new_ticket=ticket,
-            release=releases,
-            watch_at=watch_at,
+            self.now,
+            [],
+            HandedBack(self.now, ticket, releases, watch_at),
             on_written=written,
         )
 
@@ -863,7 +864,7 @@ class _Attempt:
                     self._event(EventType.ERROR, self.now, decision.reason, "rate"),
                 ],
             )
-            return Outcome.FAILED if failed else Outcome.DROPPED
+            return Outcome.ERROR if failed else Outcome.DROPPED
         self.invocation.note(ref, OutcomeNote(reason=decision.reason, until_ts=decision.due_ts))
         ticket = self.ctx.new_ticket()
         watch_at, queue_next = _next_reference(
@@ -926,14 +927,7 @@ class _Attempt:
             )
         metadata: dict[str, Any] = {"refused": refused} if refused else {}
         events.append(self._event(EventType.SENT, done, None, claimed.claim_token, metadata))
-        return self._finish(
-            claimed,
-            Outcome.SENT,
-            status=MessageStatus.SENT,
-            now=done,
-            events=events,
-            refused=refused or None,
-        )
+        return self._finish(claimed, Outcome.SENT, done, events, Sent(refused or None))
 
     def _prepare(self) -> tuple[Account, Envelope]:
         # Imported on the first send, not at cold start: MIME building and the message model
@@ -1063,16 +1057,10 @@ class _Attempt:
         )
         return self._finish(
             claimed,
-            Outcome.RETRY,
-            status=MessageStatus.DEFERRED,
-            now=now,
-            events=events,
-            error=decision.reason,
-            due_ts=decision.due_ts,
-            new_ticket=ticket,
-            retries=retries,
-            release=releases,
-            watch_at=watch_at,
+            Outcome.DEFERRED,
+            now,
+            events,
+            Retry(decision.reason, decision.due_ts, ticket, retries, releases, watch_at),
             on_written=written,
         )
 
@@ -1080,24 +1068,21 @@ class _Attempt:
         now = self.ctx.clock()
         self.invocation.note(self.reference, OutcomeNote(reason=reason))
         events.append(self._event(EventType.ERROR, now, reason, claimed.claim_token))
-        return self._finish(
-            claimed,
-            Outcome.FAILED,
-            status=MessageStatus.ERROR,
-            now=now,
-            events=events,
-            error=reason,
-        )
+        return self._finish(claimed, Outcome.ERROR, now, events, Failed(reason))
 
     def _finish(
         self,
         claimed: Claimed,
         outcome: Outcome,
+        now: float,
+        events: list[MessageEvent],
+        result: AttemptResult,
         on_written: Callable[[], None] | None = None,
-        **changes: Any,
     ) -> Outcome:
         ref = self.reference
-        write = AttemptOutcome(ref.tenant_id, ref.message_id, claimed.claim_token, **changes)
+        write = AttemptOutcome(
+            ref.tenant_id, ref.message_id, claimed.claim_token, now, events, result
+        )
         pending = _PendingOutcome(ref, write, outcome, on_written)
         if self.invocation.collecting_outcomes:
             # Written with the batch's others (write_outcomes), which may still find it stale.
@@ -1105,9 +1090,7 @@ class _Attempt:
                 self.invocation.outcomes_to_write.append(pending)
             return outcome
         try:
-            self.ctx.store.finish_attempt(
-                ref.tenant_id, ref.message_id, claimed.claim_token, **changes
-            )
+            self.ctx.store.finish_attempt(write)
         except StaleWrite:
             return Outcome.STALE
         pending.written()

@@ -33,10 +33,9 @@ if TYPE_CHECKING:
         StoredBody,
         SubmissionWrite,
     )
-    from mailproxy.domain.rate_limit import SlotRelease, SlotWrite, WindowCounts
+    from mailproxy.domain.rate_limit import SlotWrite, WindowCounts
     from mailproxy.domain.record import MessageEvent, MessageState
     from mailproxy.domain.reporting import SyncState
-    from mailproxy.domain.status import MessageStatus
     from mailproxy.domain.tenant import Tenant
     from mailproxy.queueing import Enqueue, Reference
 
@@ -225,23 +224,9 @@ class DeliveryStore(Protocol):
         now: float,
         events: list[MessageEvent],
     ) -> bool: ...
-    def finish_attempt(
-        self,
-        tenant_id: str,
-        message_id: str,
-        claim_token: str,
-        *,
-        status: MessageStatus,
-        now: float,
-        events: list[MessageEvent],
-        error: str | None = None,
-        due_ts: float | None = None,
-        new_ticket: str | None = None,
-        retries: int | None = None,
-        release: list[SlotRelease] | None = None,
-        refused: dict[str, str] | None = None,
-        watch_at: float | None = None,
-    ) -> None: ...
+    def finish_attempt(self, outcome: AttemptOutcome) -> None:
+        """Write the outcome while its attempt owns the message; StaleWrite when not."""
+        ...
 
     def finish_many(self, outcomes: list[AttemptOutcome]) -> set[int]:
         """Write these outcomes; the positions of the stale ones (nothing of theirs written)."""
