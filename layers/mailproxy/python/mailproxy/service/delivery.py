@@ -989,7 +989,8 @@ class _Attempt:
         endpoint_url: str | None = None
         endpoint_auth = EndpointAuth()
         if uses_endpoint(message.attachments or []):
-            tenant = self.ctx.store.get_tenant(self.reference.tenant_id)
+            # The tenant as this invocation read it with the batch: not read again.
+            tenant = self.invocation.tenant(self.reference.tenant_id)
             if tenant is not None:
                 endpoint_url = tenant_endpoint_url(tenant)
                 endpoint_auth = tenant_endpoint_auth(tenant, self.ctx.secrets.open)
