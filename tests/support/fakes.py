@@ -10,6 +10,7 @@ consistency) belongs to the integration tests against moto.
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -18,6 +19,7 @@ from mailproxy.domain.large_files import FileLink
 from mailproxy.domain.metrics import Counts
 from mailproxy.domain.ports import DeleteOutcome, SubmissionWrite
 from mailproxy.domain.record import MessageEvent, MessageState
+from mailproxy.domain.reporting import SyncState
 from mailproxy.domain.scheduling import due_shard, held_shard
 from mailproxy.domain.status import FINAL_STATUSES, WAITING_STATUSES, MessageStatus
 from mailproxy.domain.tenant import StoredClientAuth, Tenant
@@ -94,7 +96,7 @@ class FakeVault:
 
 @dataclass
 class InMemoryStore:
-    """One store for every port but delivery's and reporting's, as the DynamoDB store is."""
+    """One store for every port but delivery's, as the DynamoDB store is."""
 
     tenants: dict[str, Tenant] = field(default_factory=dict)
     accounts: dict[tuple[str, str], StoredAccount] = field(default_factory=dict)
@@ -104,6 +106,7 @@ class InMemoryStore:
     counts: Counts = field(default_factory=Counter)
     file_links: dict[str, FileLink] = field(default_factory=dict)
     confirmed: list[Reference] = field(default_factory=list)
+    syncs: dict[str, SyncState] = field(default_factory=dict)  # by tenant, once it has one
 
     # -- tenants and keys --------------------------------------------------------------------
 
@@ -311,6 +314,73 @@ class InMemoryStore:
         )
         return True
 
+    # -- delivery reports --------------------------------------------------------------------
+
+    def sync_state(self, tenant_id: str) -> SyncState | None:
+        tenant = self.tenants.get(tenant_id)
+        if tenant is None:
+            return None
+        return self.syncs.get(tenant_id) or SyncState(
+            tenant_id,
+            active=tenant.active,
+            last_sync_ts=tenant.last_sync_ts,
+            next_sync_after=tenant.next_sync_after,
+        )
+
+    def tenants_for_sync(
+        self, tenant_ids: Sequence[str] | None = None
+    ) -> list[tuple[Tenant, SyncState]]:
+        ids = sorted(self.tenants if tenant_ids is None else set(tenant_ids) & set(self.tenants))
+        return [(self.tenants[i], state) for i in ids if (state := self.sync_state(i))]
+
+    def has_unreported(self, tenant_id: str) -> bool:
+        return any(event.reported_ts is None for event in self.events.get(tenant_id, []))
+
+    def unreported_events(self, tenant_id: str, limit: int = 1000) -> list[MessageEvent]:
+        waiting = [e for e in self.events.get(tenant_id, []) if e.reported_ts is None]
+        return sorted(waiting, key=lambda e: (e.event_ts, e.event_id))[:limit]
+
+    def mark_reported(self, tenant_id: str, events: Sequence[MessageEvent], now: float) -> int:
+        wanted = {event.event_id for event in events}
+        marked = 0
+        stored = self.events.get(tenant_id, [])
+        for position, event in enumerate(stored):
+            if event.event_id in wanted and event.reported_ts is None:
+                stored[position] = replace(event, reported_ts=now)
+                marked += 1
+        return marked
+
+    def acquire_sync_lease(self, tenant_id: str, now: float, seconds: float) -> bool:
+        state = self.sync_state(tenant_id)
+        if state is None or (state.sync_lease_until is not None and state.sync_lease_until > now):
+            return False
+        self.syncs[tenant_id] = replace(state, sync_lease_until=now + seconds)
+        return True
+
+    def record_sync(
+        self,
+        tenant_id: str,
+        now: float,
+        *,
+        ok: bool,
+        next_sync_after: float | None,
+        failures: int,
+        retry_after: float | None,
+        lease_until: float | None = None,
+    ) -> None:
+        """As the store records it (its docstring): the lease freed only if still this one."""
+        state = self.sync_state(tenant_id)
+        if state is None:
+            return
+        if ok:
+            state = replace(state, last_sync_ts=now, next_sync_after=next_sync_after)
+        elif next_sync_after is not None:
+            state = replace(state, next_sync_after=next_sync_after)
+        state = replace(state, sync_failures=failures, sync_retry_after=retry_after)
+        if lease_until is None or state.sync_lease_until == lease_until:
+            state = replace(state, sync_lease_until=None)
+        self.syncs[tenant_id] = state
+
     # -- large files -------------------------------------------------------------------------
 
     def put_file_link(self, token_hash: str, link: FileLink) -> bool:
@@ -338,10 +408,11 @@ def _conforms() -> None:
     suspension: ports.SuspensionStore = store
     links: ports.FileLinkStore = store
     reader: ports.FileLinkReader = store
+    reporting: ports.ReportingStore = store
     queues: ports.Queues = FakeQueues()
     sealer: ports.Sealer = FakeSealer()
     opener: ports.Opener = FakeSealer()
     presigner: ports.Presigner = FakePresigner()
     vault: ports.FileVault = FakeVault()
     _ports += [tenant, keys, accounts, submission, listing, housekeeping, suspension, links]
-    _ports += [reader, queues, sealer, opener, presigner, vault]
+    _ports += [reader, reporting, queues, sealer, opener, presigner, vault]
