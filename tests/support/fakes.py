@@ -10,14 +10,34 @@ consistency) belongs to the integration tests against moto.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
 from mailproxy.domain.account import Account, StoredAccount
+from mailproxy.domain.errors import StaleWrite
 from mailproxy.domain.large_files import FileLink
 from mailproxy.domain.metrics import Counts
-from mailproxy.domain.ports import DeleteOutcome, SubmissionWrite
+from mailproxy.domain.ports import (
+    AttemptOutcome,
+    BatchClaimed,
+    BatchClaimResult,
+    BatchRead,
+    BatchRefused,
+    Claimed,
+    ClaimRequest,
+    ClaimResult,
+    CountersChanged,
+    DeleteOutcome,
+    Failed,
+    HandedBack,
+    NotClaimable,
+    Retry,
+    Sent,
+    StoredBody,
+    SubmissionWrite,
+)
+from mailproxy.domain.rate_limit import SlotWrite, WindowCounts
 from mailproxy.domain.record import MessageEvent, MessageState
 from mailproxy.domain.reporting import SyncState
 from mailproxy.domain.scheduling import due_shard, held_shard
@@ -96,7 +116,7 @@ class FakeVault:
 
 @dataclass
 class InMemoryStore:
-    """One store for every port but delivery's, as the DynamoDB store is."""
+    """One store for every port, as the DynamoDB store is."""
 
     tenants: dict[str, Tenant] = field(default_factory=dict)
     accounts: dict[tuple[str, str], StoredAccount] = field(default_factory=dict)
@@ -107,6 +127,7 @@ class InMemoryStore:
     file_links: dict[str, FileLink] = field(default_factory=dict)
     confirmed: list[Reference] = field(default_factory=list)
     syncs: dict[str, SyncState] = field(default_factory=dict)  # by tenant, once it has one
+    windows: dict[str, WindowCounts] = field(default_factory=dict)  # rate-limit items
 
     # -- tenants and keys --------------------------------------------------------------------
 
@@ -381,6 +402,217 @@ class InMemoryStore:
             state = replace(state, sync_lease_until=None)
         self.syncs[tenant_id] = state
 
+    # -- delivery ----------------------------------------------------------------------------
+
+    def get_bodies(self, tenant_id: str, ids: Iterable[str]) -> dict[str, StoredBody]:
+        found = {}
+        for message_id in ids:
+            key = (tenant_id, message_id)
+            if key in self.payloads and key in self.states:
+                found[message_id] = StoredBody(self.states[key].body_version, self.payloads[key])
+        return found
+
+    def read_batch(
+        self,
+        tenant_ids: Iterable[str],
+        accounts: Iterable[tuple[str, str]],
+        bodies: Iterable[tuple[str, str]],
+    ) -> BatchRead:
+        read = BatchRead()
+        read.tenants = {t: self.tenants[t] for t in tenant_ids if t in self.tenants}
+        read.accounts = {k: self.accounts[k] for k in accounts if k in self.accounts}
+        for tenant_id, message_id in bodies:
+            for found_id, body in self.get_bodies(tenant_id, [message_id]).items():
+                read.bodies[(tenant_id, found_id)] = body
+        return read
+
+    def get_window_counts(self, keys: Iterable[str]) -> dict[str, WindowCounts]:
+        return {key: self.windows.get(key, WindowCounts(key)) for key in keys}
+
+    def claim(
+        self,
+        tenant_id: str,
+        message_id: str,
+        ticket: str,
+        body_version: str | None,
+        *,
+        now: float,
+        lease_seconds: int,
+        claim_token: str,
+        charges: list[SlotWrite],
+        after_expired_lease: bool = False,
+    ) -> ClaimResult:
+        """The message's one owner, with its slots, or nothing written (the store's claim)."""
+        request = ClaimRequest(tenant_id, message_id, ticket, body_version, claim_token)
+        if not self._claimable(request, now, after_expired_lease):
+            return NotClaimable()
+        changed = [write.key for write in charges if not self._slot_fits(write)]
+        if changed:
+            return CountersChanged(changed)
+        self._take(request, charges, now, lease_seconds)
+        return Claimed(claim_token, after_expired_lease)
+
+    def claim_many(
+        self,
+        requests: list[ClaimRequest],
+        charges: list[SlotWrite],
+        *,
+        now: float,
+        lease_seconds: int,
+    ) -> BatchClaimResult:
+        refused = tuple(i for i, r in enumerate(requests) if not self._claimable(r, now, False))
+        changed = tuple(write.key for write in charges if not self._slot_fits(write))
+        if refused or changed:
+            return BatchRefused(refused, changed)
+        for position, request in enumerate(requests):
+            self._take(request, charges if position == 0 else [], now, lease_seconds)
+        return BatchClaimed()
+
+    def _claimable(self, request: ClaimRequest, now: float, after_expired_lease: bool) -> bool:
+        state = self.states.get((request.tenant_id, request.message_id))
+        if state is None or state.ticket != request.ticket:
+            return False
+        if state.body_version != request.body_version:
+            return False
+        if after_expired_lease:
+            return (
+                state.status is MessageStatus.SENDING
+                and state.lease_until is not None
+                and state.lease_until < now
+            )
+        return state.status in WAITING_STATUSES and (
+            state.deferred_ts is None or state.deferred_ts <= now
+        )
+
+    def _slot_fits(self, write: SlotWrite) -> bool:
+        """The condition of a SlotWrite (domain/rate_limit.py) on the item as stored."""
+        item = self.windows.get(write.key)
+        if write.version == 0:
+            return item is None
+        if item is None or item.version != write.version:
+            return False
+        if write.below is not None:
+            return item.counts.get(write.bucket, 0) + write.sends <= write.below
+        if write.newest_at_most is not None:
+            bucket, most = write.newest_at_most
+            return item.counts.get(bucket, 0) <= most
+        return True
+
+    def _take(
+        self, request: ClaimRequest, charges: list[SlotWrite], now: float, lease_seconds: int
+    ) -> None:
+        key = (request.tenant_id, request.message_id)
+        state = self.states[key]
+        self.states[key] = replace(
+            state,
+            status=MessageStatus.SENDING,
+            lease_until=now + lease_seconds,
+            claim_token=request.claim_token,
+            attempts=state.attempts + 1,
+            updated_at=now,
+            due_shard=due_shard(*key),
+            due_at=now + lease_seconds,
+        )
+        for write in charges:
+            item = self.windows.get(write.key, WindowCounts(write.key))
+            counts = {b: n for b, n in item.counts.items() if b not in write.drop}
+            counts[write.bucket] = counts.get(write.bucket, 0) + write.sends
+            self.windows[write.key] = WindowCounts(write.key, write.new_version, counts)
+
+    def _unowned(self, state: MessageState, now: float) -> bool:
+        leased_out = state.lease_until is not None and state.lease_until < now
+        return state.status in WAITING_STATUSES or (
+            state.status is MessageStatus.SENDING and leased_out
+        )
+
+    def requeue_waiting(
+        self,
+        tenant_id: str,
+        message_id: str,
+        old_ticket: str,
+        new_ticket: str,
+        *,
+        now: float,
+        due_ts: float | None = None,
+        events: list[MessageEvent] | None = None,
+        watch_at: float | None = None,
+    ) -> bool:
+        state = self.states.get((tenant_id, message_id))
+        if state is None or state.ticket != old_ticket or not self._unowned(state, now):
+            return False
+        state = replace(state, ticket=new_ticket, **self._watch(tenant_id, message_id, watch_at))
+        if due_ts is not None:
+            state = replace(
+                state,
+                status=MessageStatus.DEFERRED,
+                deferred_ts=due_ts,
+                updated_at=now,
+                lease_until=None,
+            )
+        self.states[(tenant_id, message_id)] = state
+        self.events.setdefault(tenant_id, []).extend(events or [])
+        return True
+
+    def fail_waiting(
+        self,
+        tenant_id: str,
+        message_id: str,
+        ticket: str,
+        *,
+        now: float,
+        events: list[MessageEvent],
+    ) -> bool:
+        state = self.states.get((tenant_id, message_id))
+        if state is None or state.ticket != ticket or not self._unowned(state, now):
+            return False
+        self.states[(tenant_id, message_id)] = replace(
+            state,
+            status=MessageStatus.ERROR,
+            error=events[-1].description if events else None,
+            error_ts=now,
+            updated_at=now,
+            deferred_ts=None,
+            lease_until=None,
+            due_shard=None,
+            due_at=None,
+        )
+        self.events.setdefault(tenant_id, []).extend(events)
+        return True
+
+    def finish_attempt(self, outcome: AttemptOutcome) -> None:
+        if self.finish_many([outcome]):
+            raise StaleWrite(outcome.message_id)
+
+    def finish_many(self, outcomes: list[AttemptOutcome]) -> set[int]:
+        """Each outcome written only while its attempt owns the message; the stale ones'
+        positions (nothing of theirs written)."""
+        stale: set[int] = set()
+        for position, outcome in enumerate(outcomes):
+            key = (outcome.tenant_id, outcome.message_id)
+            state = self.states.get(key)
+            if (
+                state is None
+                or state.status is not MessageStatus.SENDING
+                or state.claim_token != outcome.claim_token
+            ):
+                stale.add(position)
+                continue
+            self.states[key] = _after(state, outcome)
+            self.events.setdefault(outcome.tenant_id, []).extend(outcome.events)
+            for given in outcome.release:
+                item = self.windows.get(given.key)
+                if item is not None:
+                    counts = {**item.counts}
+                    counts[given.bucket] = counts.get(given.bucket, 0) - 1
+                    self.windows[given.key] = WindowCounts(given.key, item.version, counts)
+        return stale
+
+    @staticmethod
+    def _watch(tenant_id: str, message_id: str, watch_at: float | None) -> dict[str, Any]:
+        if watch_at is None:
+            return {"due_shard": None, "due_at": None}
+        return {"due_shard": due_shard(tenant_id, message_id), "due_at": watch_at}
+
     # -- large files -------------------------------------------------------------------------
 
     def put_file_link(self, token_hash: str, link: FileLink) -> bool:
@@ -391,6 +623,43 @@ class InMemoryStore:
 
     def get_file_link(self, token_hash: str) -> FileLink | None:
         return self.file_links.get(token_hash)
+
+
+def _after(state: MessageState, outcome: AttemptOutcome) -> MessageState:
+    """The message once an attempt's outcome is written (store/messages.py's actions)."""
+    now = outcome.now
+    state = replace(
+        state,
+        status=outcome.status,
+        updated_at=now,
+        lease_until=None,
+        **InMemoryStore._watch(state.tenant_id, state.id, outcome.watch_at),
+    )
+    match outcome.result:
+        case Sent(refused=refused):
+            return replace(state, sent_ts=now, deferred_ts=None, error=None, refused=refused)
+        case Failed(error=error):
+            return replace(state, error_ts=now, error=error, deferred_ts=None)
+        case Retry(error=error, due_ts=due_ts, new_ticket=ticket, retries=retries):
+            return replace(state, deferred_ts=due_ts, ticket=ticket, error=error, retries=retries)
+        case HandedBack(due_ts=due_ts, new_ticket=ticket):
+            return replace(state, deferred_ts=due_ts, ticket=ticket)
+
+
+@dataclass
+class FakeTransport:
+    """SMTP: each send recorded, or the error queued for it raised instead."""
+
+    sent: list[tuple[str, list[str], bytes]] = field(default_factory=list)
+    failures: list[Exception] = field(default_factory=list)
+
+    def send(
+        self, account: Account, envelope_from: str, recipients: list[str], message: bytes
+    ) -> dict[str, str]:
+        if self.failures:
+            raise self.failures.pop(0)
+        self.sent.append((envelope_from, recipients, message))
+        return {}
 
 
 def _conforms() -> None:
@@ -409,10 +678,12 @@ def _conforms() -> None:
     links: ports.FileLinkStore = store
     reader: ports.FileLinkReader = store
     reporting: ports.ReportingStore = store
+    delivery: ports.DeliveryStore = store
+    transport: ports.Transport = FakeTransport()
     queues: ports.Queues = FakeQueues()
     sealer: ports.Sealer = FakeSealer()
     opener: ports.Opener = FakeSealer()
     presigner: ports.Presigner = FakePresigner()
     vault: ports.FileVault = FakeVault()
     _ports += [tenant, keys, accounts, submission, listing, housekeeping, suspension, links]
-    _ports += [reader, reporting, queues, sealer, opener, presigner, vault]
+    _ports += [reader, reporting, delivery, transport, queues, sealer, opener, presigner, vault]
