@@ -1,10 +1,12 @@
 """The sender Lambda: SQS batches of message references in, SMTP transactions out.
 
-The batch is delivered as a whole: its bodies, tenants and accounts read together, its
+Each record's body is parsed once, by a pydantic model (mailproxy/sqs_records.py). The
+batch is then delivered as a whole: its bodies, tenants and accounts read together, its
 messages claimed together, sent in waves of up to each account's `max_connections` at once
 (a wave started only while the invocation has time for it), their outcomes written together
 (service/delivery.py). Each record's result then goes through Powertools' BatchProcessor, so
-one bad record fails alone (partial batch failure) and the rest of its batch is acknowledged.
+one bad record fails alone (partial batch failure) and the rest of its batch is acknowledged;
+the invocation's counts go to the /metrics counters and to CloudWatch (mailproxy/cloudwatch.py).
 """
 
 from __future__ import annotations
@@ -116,11 +118,15 @@ def _parsed(records: list[dict[str, Any]]) -> dict[str, Reference | ValidationEr
     record (a record that holds no reference fails alone, there)."""
     parsed: dict[str, Reference | ValidationError] = {}
     for record in records:
+        message_id = record.get("messageId")
+        if message_id is None:
+            continue  # not an SQS record: the batch processor fails it
         try:
-            body = QueuedReference.model_validate_json(record.get("body") or "")
-            parsed[record["messageId"]] = body.reference()
+            parsed[message_id] = QueuedReference.model_validate_json(
+                record.get("body") or ""
+            ).reference()
         except ValidationError as error:
-            parsed[record["messageId"]] = error
+            parsed[message_id] = error
     return parsed
 
 
