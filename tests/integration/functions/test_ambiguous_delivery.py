@@ -17,7 +17,6 @@ from mailproxy.domain.rate_limit import SlotFree, SlotWrite, Window, WindowCount
 from mailproxy.domain.status import MessageStatus
 from mailproxy.queueing import Reference
 from mailproxy.service.delivery import Outcome
-from tests.conftest import ApiClient, account_for, message
 from tests.support.api_calls import add_all
 from tests.support.delivery_clock import (
     FrozenClock,
@@ -28,6 +27,7 @@ from tests.support.delivery_clock import (
     state_of,
     take_queued,
 )
+from tests.support.handlers import ApiClient, account_for, message
 from tests.support.smtp_servers import SmtpServer
 from tests.support.sqs import queue_depths
 

@@ -13,8 +13,8 @@ from infra.local.events import LambdaContext, sqs_event, sqs_record
 from infra.local.pollers import poll_once
 from infra.resources import QUEUES
 from mailproxy.domain.priority import Priority
-from tests.conftest import ApiClient, SenderDriver, account_for, message
 from tests.support.api_calls import statuses
+from tests.support.handlers import ApiClient, SenderDriver, account_for, message
 from tests.support.smtp_servers import SmtpServer
 from tests.support.sqs import queue_arn, queue_depths, receive_all
 

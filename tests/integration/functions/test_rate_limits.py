@@ -16,7 +16,6 @@ from mailproxy.domain.ports import AttemptOutcome, Claimed, Retry
 from mailproxy.domain.rate_limit import SlotFree, SlotRelease, Window, WindowCounts, take_slot
 from mailproxy.domain.status import MessageStatus
 from mailproxy.service.delivery import CLAIM_ATTEMPTS, Invocation, Outcome, deliver
-from tests.conftest import ApiClient, account_for, message
 from tests.support.delivery_clock import (
     FrozenClock,
     counter_buckets,
@@ -27,6 +26,7 @@ from tests.support.delivery_clock import (
     state_of,
     take_queued,
 )
+from tests.support.handlers import ApiClient, account_for, message
 from tests.support.smtp_servers import SmtpServer
 from tests.support.sqs import queue_depths
 

@@ -15,9 +15,16 @@ import pytest
 
 from infra.local.events import LambdaContext, load_handler, sqs_event, sqs_record
 from mailproxy.service.reporting import SyncOutcome, run_reports
-from tests.conftest import ADMIN_TOKEN, FAKE_AWS, ApiClient, SenderDriver, account_for, message
 from tests.support.api_calls import add_all
 from tests.support.delivery_clock import FrozenClock
+from tests.support.handlers import (
+    ADMIN_TOKEN,
+    FAKE_AWS,
+    ApiClient,
+    SenderDriver,
+    account_for,
+    message,
+)
 from tests.support.reporting import (
     SyncEndpoint,
     add_events,

@@ -12,8 +12,8 @@ import boto3
 import pytest
 
 from infra.local.events import LambdaContext, sqs_event, sqs_record
-from tests.conftest import ApiClient, SenderDriver, account_for, message
 from tests.support.api_calls import add_all
+from tests.support.handlers import ApiClient, SenderDriver, account_for, message
 from tests.support.smtp_servers import Received, RecordingHandler, SmtpServer
 from tests.support.sqs import queue_arn, queue_depths, receive_all
 

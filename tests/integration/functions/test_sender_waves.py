@@ -14,8 +14,8 @@ import pytest
 
 from functions.sender.handler import WAVE_SECONDS
 from infra.local.events import LambdaContext, sqs_event, sqs_record
-from tests.conftest import ApiClient, SenderDriver, account_for, message
 from tests.support.api_calls import add_all, statuses
+from tests.support.handlers import ApiClient, SenderDriver, account_for, message
 from tests.support.smtp_servers import RecordingHandler, SmtpServer
 from tests.support.sqs import queue_arn, queue_depths, receive_all
 
