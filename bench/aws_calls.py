@@ -143,7 +143,7 @@ def main() -> int:
     from infra.local.events import load_handler
     from infra.local.provision import provision
     from mailproxy import runtime
-    from tests.conftest import ApiClient
+    from tests.support.handlers import ApiClient
     from tests.support.moto_serial import one_request_at_a_time
     from tests.support.smtp_servers import SmtpServer
 

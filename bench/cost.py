@@ -335,7 +335,7 @@ def main() -> int:
     from infra.local.pollers import poll_once
     from infra.local.provision import provision
     from mailproxy import runtime
-    from tests.conftest import ApiClient
+    from tests.support.handlers import ApiClient
     from tests.support.smtp_servers import SmtpServer
 
     # Local mode's patches: moto's cost would otherwise grow with every item stored (a

@@ -30,7 +30,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT), str(ROOT / "layers" / "mailproxy" / "python")]
 
-from tests.e2e.conftest import start_local_mode, stop_local_mode  # noqa: E402
+from tests.support.local_mode import start_local_mode, stop_local_mode  # noqa: E402
 from tests.support.smtp_servers import SmtpServer  # noqa: E402
 
 PER_CALL = 50

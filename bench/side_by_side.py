@@ -40,7 +40,7 @@ sys.path[:0] = [str(ROOT)]
 
 from bench import local_e2e  # noqa: E402  (sets the rest of sys.path as local mode needs)
 from bench.local_e2e import Figures  # noqa: E402
-from tests.e2e.conftest import TOKEN, LocalMode, stop_local_mode  # noqa: E402
+from tests.support.local_mode import TOKEN, LocalMode, stop_local_mode  # noqa: E402
 from tests.support.smtp_servers import free_port  # noqa: E402
 
 GENRO_VERSION = "0.6.10"

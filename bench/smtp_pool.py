@@ -183,7 +183,7 @@ def sender_waves() -> None:
     from infra.local.pollers import poll_once
     from infra.local.provision import provision
     from mailproxy import runtime
-    from tests.conftest import ApiClient
+    from tests.support.handlers import ApiClient
     from tests.support.moto_serial import one_request_at_a_time
 
     moto_patches.install()  # as local mode and the tests run it: a call costs what it touches

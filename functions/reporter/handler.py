@@ -13,14 +13,15 @@ but time: the next tick reports the same events.
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.typing import LambdaContext
+from pydantic import ValidationError
 
 from mailproxy import runtime
 from mailproxy.service.reporting import ReportingContext, SyncOutcome, SyncResult, run_reports
+from mailproxy.wake_up import WakeUp
 
 logger = Logger(service="mailproxy-reporter")
 
@@ -38,21 +39,12 @@ def _context(lambda_context: Any) -> ReportingContext:
     )
 
 
-def _request(body: Any) -> Run | None:
+def _request(event: Any) -> Run | None:
     """One request; None for one that names nothing readable."""
-    if not isinstance(body, dict):
+    try:
+        return WakeUp.model_validate(event).run()
+    except ValidationError:
         return None
-    force = body.get("force") is True
-    if isinstance(body.get("tenant_id"), str):
-        return [body["tenant_id"]], force
-    if "tenants" in body:
-        tenants = body["tenants"]
-        if tenants is None:
-            return None, force
-        if isinstance(tenants, list):
-            return [t for t in dict.fromkeys(tenants) if isinstance(t, str)], force
-        return None
-    return None, False  # the scheduled tick
 
 
 def _runs(event: Any) -> list[Run]:
@@ -62,9 +54,10 @@ def _runs(event: Any) -> list[Run]:
         return [request] if request is not None else []
     requests = []
     for record in records:
+        body = record.get("body") if isinstance(record, dict) else None
         try:
-            request = _request(json.loads(record.get("body") or ""))
-        except (ValueError, AttributeError):
+            request = WakeUp.model_validate_json(body or "").run()
+        except ValidationError:
             request = None
         if request is None:
             logger.warning("unreadable wake-up ignored")

@@ -1,10 +1,12 @@
 """The sender Lambda: SQS batches of message references in, SMTP transactions out.
 
-The batch is delivered as a whole: its bodies, tenants and accounts read together, its
+Each record's body is parsed once, by a pydantic model (mailproxy/sqs_records.py). The
+batch is then delivered as a whole: its bodies, tenants and accounts read together, its
 messages claimed together, sent in waves of up to each account's `max_connections` at once
 (a wave started only while the invocation has time for it), their outcomes written together
 (service/delivery.py). Each record's result then goes through Powertools' BatchProcessor, so
-one bad record fails alone (partial batch failure) and the rest of its batch is acknowledged.
+one bad record fails alone (partial batch failure) and the rest of its batch is acknowledged;
+the invocation's counts go to the /metrics counters and to CloudWatch (mailproxy/cloudwatch.py).
 """
 
 from __future__ import annotations
@@ -12,7 +14,6 @@ from __future__ import annotations
 from typing import Any
 
 from aws_lambda_powertools import Logger
-from aws_lambda_powertools.metrics import MetricUnit, single_metric
 from aws_lambda_powertools.utilities.batch import (
     BatchProcessor,
     EventType,
@@ -21,8 +22,9 @@ from aws_lambda_powertools.utilities.batch import (
 from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
+from pydantic import ValidationError
 
-from mailproxy import aws, runtime
+from mailproxy import aws, cloudwatch, runtime
 from mailproxy.config import current_settings
 from mailproxy.queueing import Reference, new_ticket
 from mailproxy.service.delivery import (
@@ -34,12 +36,13 @@ from mailproxy.service.delivery import (
     deliver_batch,
 )
 from mailproxy.service.large_files import LargeFileAction, LargeFileSetup
+from mailproxy.sqs_records import QueuedReference
 
 logger = Logger(service="mailproxy-sender")
-NAMESPACE = "MailProxy"
-ALL_TENANTS = {"scope": "all"}
 # Outcomes that write an event a tenant hears of in its delivery report.
-REPORTABLE = {Outcome.SENT, Outcome.FAILED, Outcome.RETRY, Outcome.RATE_LIMITED}
+REPORTABLE = {Outcome.SENT, Outcome.ERROR, Outcome.DEFERRED, Outcome.RATE_LIMITED}
+
+
 # A wave is started only with time left for its slowest send: a connection (10 s), a reply
 # that takes the whole send timeout (30 s), and the writes of its outcomes. The rest of the
 # batch is queued again for the next invocation.
@@ -87,7 +90,7 @@ def _log_outcome(outcome: Outcome, message_id: str, note: OutcomeNote | None) ->
     if outcome is Outcome.SENT:
         account = note.account_id if note else None
         logger.info(f"Delivery succeeded for message {message_id} (account={account})", extra=keys)
-    elif outcome is Outcome.FAILED:
+    elif outcome is Outcome.ERROR:
         reason = note.reason if note else None
         logger.warning(f"Delivery failed for message {message_id}: {reason}", extra=keys)
     else:
@@ -109,15 +112,22 @@ def _log_large_file(message_id: str, action: LargeFileAction) -> None:
         )
 
 
-def _readable(records: list[dict[str, Any]]) -> dict[str, Reference]:
-    """The references of the records that hold one, by SQS message id."""
-    references = {}
+def _parsed(records: list[dict[str, Any]]) -> dict[str, Reference | ValidationError]:
+    """Each record's reference, or why it holds none, by SQS message id: parsed once, here,
+    because the batch is delivered as a whole before the batch processor reports on each
+    record (a record that holds no reference fails alone, there)."""
+    parsed: dict[str, Reference | ValidationError] = {}
     for record in records:
+        message_id = record.get("messageId")
+        if message_id is None:
+            continue  # not an SQS record: the batch processor fails it
         try:
-            references[record["messageId"]] = Reference.from_json(record.get("body", ""))
-        except (ValueError, KeyError, TypeError):
-            continue  # a poison record fails on its own, in the record handler
-    return references
+            parsed[message_id] = QueuedReference.model_validate_json(
+                record.get("body") or ""
+            ).reference()
+        except ValidationError as error:
+            parsed[message_id] = error
+    return parsed
 
 
 def _time_for_a_wave(context: LambdaContext) -> bool:
@@ -127,7 +137,8 @@ def _time_for_a_wave(context: LambdaContext) -> bool:
 
 @logger.inject_lambda_context(clear_state=True)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> PartialItemFailureResponse:
-    readable = _readable(event.get("Records", []))
+    parsed = _parsed(event.get("Records", []))
+    readable = {key: value for key, value in parsed.items() if isinstance(value, Reference)}
     references = list(readable.values())
     invocation = Invocation.prepare(_context(), references)
     # The whole batch first, then each record's result through the batch processor, which
@@ -137,29 +148,26 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> PartialItem
     with_news: set[str] = set()
 
     def record_handler(record: SQSRecord) -> str:
-        result = results.get(record.message_id)
-        reference = readable.get(record.message_id) or Reference.from_json(record.body)
-        logger.append_keys(
+        reference = parsed[record.message_id]
+        if isinstance(reference, ValidationError):
+            raise reference  # a poison record: it fails alone
+        result = results[record.message_id]
+        with logger.append_context_keys(
             tenant_id=reference.tenant_id,
             message_id=reference.message_id,
             account_id=reference.account_id,
-        )
-        try:
+        ):
             if isinstance(result, Exception):
                 raise result
-            assert result is not None  # every readable record has its result
-            outcome = result
             for action in invocation.large_files.pop(reference.message_id, []):
                 _log_large_file(reference.message_id, action)
             # The message id again in the record itself: local mode runs several sender
             # environments in one process, where appended keys are shared.
             note = invocation.notes.pop(reference.message_id, None)
-            _log_outcome(outcome, reference.message_id, note)
-            if outcome in REPORTABLE:
+            _log_outcome(result, reference.message_id, note)
+            if result in REPORTABLE:
                 with_news.add(reference.tenant_id)
-            return outcome.value
-        finally:
-            logger.remove_keys(["tenant_id", "message_id", "account_id"])
+            return result.value
 
     response = process_partial_response(
         event=event,
@@ -178,37 +186,6 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> PartialItem
 
 def _publish(invocation: Invocation) -> None:
     """This invocation's counts: added to the /metrics counters in one write per series, and
-    emitted as CloudWatch EMF metrics per tenant and account."""
+    emitted as CloudWatch EMF metrics."""
     runtime.store().add_counts(invocation.counts)
-    for (tenant_id, account_id, what), value in invocation.counts.items():
-        dimensions = {"tenant_id": tenant_id, "account_id": account_id}
-        with single_metric(
-            name=what.value,
-            unit=MetricUnit.Count,
-            value=value,
-            namespace=NAMESPACE,
-            default_dimensions=dimensions,
-        ):
-            pass
-    # The same counts over every tenant, for the alarms (an alarm cannot add up dimensions).
-    totals: dict[str, int] = {}
-    for (_, _, what), value in invocation.counts.items():
-        totals[what.value] = totals.get(what.value, 0) + value
-    for name, value in totals.items():
-        with single_metric(
-            name=name,
-            unit=MetricUnit.Count,
-            value=value,
-            namespace=NAMESPACE,
-            default_dimensions=ALL_TENANTS,
-        ):
-            pass
-    for tenant_id, account_id, seconds in invocation.send_delays:
-        with single_metric(
-            name="submit_to_send",
-            unit=MetricUnit.Milliseconds,
-            value=seconds * 1000,
-            namespace=NAMESPACE,
-            default_dimensions={"tenant_id": tenant_id, "account_id": account_id},
-        ):
-            pass
+    cloudwatch.publish_delivery(invocation.counts, invocation.send_delays)

@@ -14,7 +14,7 @@ from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 from hypothesis.errors import Unsatisfiable
 
-from tests.e2e.conftest import LocalMode, local_mode_running
+from tests.support.local_mode import LocalMode, local_mode_running
 
 EXAMPLES_PER_OPERATION = 15
 

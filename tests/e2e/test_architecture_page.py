@@ -23,7 +23,7 @@ import boto3
 import pytest
 import trustme
 
-from tests.e2e.conftest import LocalMode, local_mode_running
+from tests.support.local_mode import LocalMode, local_mode_running
 from tests.support.smtp_servers import SmtpServer
 
 PDF = b"%PDF-1.4 monthly report\n"

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.conftest import ROOT, LocalMode, start_local_mode, stop_local_mode
+from tests.support.local_mode import ROOT, LocalMode, start_local_mode, stop_local_mode
 from tests.support.smtp_servers import free_port
 
 

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from tests.e2e.conftest import LocalMode, local_mode_running
+from tests.support.local_mode import LocalMode, local_mode_running
 from tests.support.reporting import SyncEndpoint, answer
 from tests.support.smtp_servers import RecordingHandler, SmtpServer
 

@@ -15,7 +15,7 @@ from typing import Any
 import requests
 
 from infra.local.http_adapter import make_server
-from tests.e2e.conftest import LocalMode
+from tests.support.local_mode import LocalMode
 from tests.support.smtp_servers import SmtpServer
 
 CLIENTS = 50

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 import requests
 
-from tests.e2e.conftest import LocalMode, local_mode_running
+from tests.support.local_mode import LocalMode, local_mode_running
 from tests.support.smtp_servers import SmtpServer
 
 BIG = bytes(range(256)) * (2 * 1024 * 1024 // 256)  # 2 MB, over the tenant's 1 MB

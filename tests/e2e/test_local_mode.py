@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import re
 
-from tests.e2e.conftest import LocalMode, start_local_mode, stop_local_mode
+from tests.support.local_mode import LocalMode, start_local_mode, stop_local_mode
 from tests.support.smtp_servers import SmtpServer, free_port
 
 LABELS = ["immediate", "high", "medium", "low"]
@@ -129,7 +129,7 @@ def test_a_port_in_use_is_named_in_one_line() -> None:
     import subprocess
     import sys
 
-    from tests.e2e.conftest import ROOT
+    from tests.support.local_mode import ROOT
 
     with socket.socket() as holder:
         holder.bind(("127.0.0.1", 0))

@@ -14,7 +14,13 @@ from typing import Any
 
 import pytest
 
-from tests.e2e.conftest import ROOT, LocalMode, local_mode_env, start_local_mode, stop_local_mode
+from tests.support.local_mode import (
+    ROOT,
+    LocalMode,
+    local_mode_env,
+    start_local_mode,
+    stop_local_mode,
+)
 from tests.support.smtp_servers import SmtpServer, free_port
 
 pytestmark = [

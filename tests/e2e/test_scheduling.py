@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from tests.e2e.conftest import LocalMode, local_mode_running
+from tests.support.local_mode import LocalMode, local_mode_running
 from tests.support.smtp_servers import SmtpServer
 
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from infra.local.console import read_emf
-from tests.e2e.conftest import LocalMode, start_local_mode, stop_local_mode
+from tests.support.local_mode import LocalMode, start_local_mode, stop_local_mode
 from tests.support.smtp_servers import SmtpServer
 
 MAIL_ID = re.compile(rb"X-Genro-Mail-ID: (\S+)")

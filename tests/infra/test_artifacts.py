@@ -34,7 +34,6 @@ from infra.local.provision import provision
 from infra.local.ticker import scheduled_event
 from infra.resources import BUCKETS
 from mailproxy.config import ALLOW_LOOPBACK_URLS_ENV, ResourceNames
-from tests.conftest import ADMIN_TOKEN, FAKE_AWS, ApiClient, account_for, message
 from tests.infra.conftest import Synthesized
 from tests.support.cdk_artifacts import (
     FunctionProcess,
@@ -43,6 +42,7 @@ from tests.support.cdk_artifacts import (
     resolve,
     unpack,
 )
+from tests.support.handlers import ADMIN_TOKEN, FAKE_AWS, ApiClient, account_for, message
 from tests.support.lambda_bootstrap import CLOCK_OFFSET_ENV
 from tests.support.reporting import SyncEndpoint
 from tests.support.smtp_servers import SmtpServer

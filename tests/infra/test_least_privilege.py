@@ -25,9 +25,9 @@ import pytest
 from infra.local import aws_calls
 from infra.local.events import LambdaContext, http_event, load_handler
 from mailproxy import runtime
-from tests.conftest import ADMIN_TOKEN, ApiClient, SenderDriver, account_for, message
 from tests.infra.conftest import ATTACHMENT_BUCKET, Synthesized
 from tests.support import iam
+from tests.support.handlers import ADMIN_TOKEN, ApiClient, SenderDriver, account_for, message
 from tests.support.reporting import SyncEndpoint
 from tests.support.smtp_servers import RecordingHandler, SmtpServer
 

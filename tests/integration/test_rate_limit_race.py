@@ -15,7 +15,7 @@ import pytest
 
 from infra.local.events import load_handler
 from infra.local.pollers import poll_once
-from tests.conftest import ADMIN_TOKEN, FAKE_AWS, ApiClient, account_for, message
+from tests.support.handlers import ADMIN_TOKEN, FAKE_AWS, ApiClient, account_for, message
 from tests.support.smtp_servers import SmtpServer
 
 SENDERS = 8

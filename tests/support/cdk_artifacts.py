@@ -184,7 +184,7 @@ class FunctionProcess:
         return reply["result"]
 
     def lambda_handler(self, event: Any, context: Any = None) -> Any:
-        """As a handler module is called (tests.conftest.ApiClient): the context is the
+        """As a handler module is called (tests.support.handlers.ApiClient): the context is the
         bootstrap's own."""
         return self.invoke(event)
 

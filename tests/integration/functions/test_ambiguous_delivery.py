@@ -17,7 +17,7 @@ from mailproxy.domain.rate_limit import SlotFree, SlotWrite, Window, WindowCount
 from mailproxy.domain.status import MessageStatus
 from mailproxy.queueing import Reference
 from mailproxy.service.delivery import Outcome
-from tests.conftest import ApiClient, account_for, message
+from tests.support.api_calls import add_all
 from tests.support.delivery_clock import (
     FrozenClock,
     counter_buckets,
@@ -27,6 +27,7 @@ from tests.support.delivery_clock import (
     state_of,
     take_queued,
 )
+from tests.support.handlers import ApiClient, account_for, message
 from tests.support.smtp_servers import SmtpServer
 from tests.support.sqs import queue_depths
 
@@ -45,11 +46,6 @@ def dropping_server() -> Iterator[SmtpServer]:
 
 def setup_account(api: ApiClient, server: SmtpServer, **overrides: Any) -> None:
     assert api.call("POST", "/account", account_for(server, **overrides)) == (200, {"ok": True})
-
-
-def add(api: ApiClient, *messages: dict[str, Any]) -> None:
-    status, body = api.call("POST", "/commands/add-messages", {"messages": list(messages)})
-    assert (status, body["queued"]) == (200, len(messages)), body
 
 
 def record_of(api: ApiClient, message_id: str) -> dict[str, Any]:
@@ -72,12 +68,12 @@ def test_a_connection_lost_after_data_is_ambiguous_and_retried_with_the_same_mes
     # Given an account (retrying ambiguous deliveries, the default) on a server that drops
     # the connection after the message data
     setup_account(api, dropping_server)
-    add(api, message("m1"))
+    add_all(api, message("m1"))
     clock = FrozenClock(T, tick=0.001)
     # When the message is delivered
     outcome = deliver_all(take_queued(aws.queues["medium"]), clock)
     # Then the attempt is ambiguous, and a retry is deferred (a minute ahead)
-    assert outcome == {"m1": Outcome.RETRY}
+    assert outcome == {"m1": Outcome.DEFERRED}
     record = record_of(api, "m1")
     assert record["status"] == "deferred"
     assert history(record) == ["ambiguous", "deferred"]
@@ -110,7 +106,7 @@ def test_a_client_message_id_is_kept_on_the_retried_copy(
 ) -> None:
     # Given a message with the client's own Message-ID, first sent to a dropping server
     setup_account(api, dropping_server)
-    add(api, message("m1", message_id="order-42@shop.test"))
+    add_all(api, message("m1", message_id="order-42@shop.test"))
     clock = FrozenClock(T, tick=0.001)
     deliver_all(take_queued(aws.queues["medium"]), clock)
     # When retried on a server that answers
@@ -129,11 +125,11 @@ def test_an_ambiguous_attempt_keeps_its_rate_limit_slot(
 ) -> None:
     # Given 1 message a minute on a server that drops the connection after the data
     setup_account(api, dropping_server, limit_per_minute=1)
-    add(api, message("m1"), message("m2"))
+    add_all(api, message("m1"), message("m2"))
     [first, second] = take_queued(aws.queues["medium"])
     clock = FrozenClock(T, tick=0.001)
     # When m1's attempt is ambiguous (retried later)
-    assert deliver_one(first, clock) is Outcome.RETRY
+    assert deliver_one(first, clock) is Outcome.DEFERRED
     # Then its slot stays taken: the server may have the message
     assert counter_buckets(aws.tables["counters"]) == {
         MINUTE.counter_key("acme", "main"): {MINUTE.bucket(T): 1}
@@ -147,11 +143,11 @@ def test_with_on_ambiguous_fail_the_message_fails_as_uncertain(
 ) -> None:
     # Given an account that fails ambiguous deliveries, on a dropping server
     setup_account(api, dropping_server, on_ambiguous="fail")
-    add(api, message("m1"))
+    add_all(api, message("m1"))
     # When delivered
     outcome = deliver_all(take_queued(aws.queues["medium"]), FrozenClock(T, tick=0.001))
     # Then it fails as uncertain, with no retry
-    assert outcome == {"m1": Outcome.FAILED}
+    assert outcome == {"m1": Outcome.ERROR}
     record = record_of(api, "m1")
     assert record["status"] == "error"
     assert record["error"].startswith("Delivery uncertain: Connection lost after the message")
@@ -187,7 +183,7 @@ def claim_as_dead_sender(
 def claimed_by_dead_sender(api: ApiClient, aws: Any, smtp_server: SmtpServer) -> Reference:
     """m1, claimed at T by a sender that then died; its queue record, redelivered."""
     setup_account(api, smtp_server)
-    add(api, message("m1"))
+    add_all(api, message("m1"))
     [reference] = take_queued(aws.queues["medium"])
     claim_as_dead_sender("m1", T)
     assert state_of("acme", "m1").status is MessageStatus.SENDING
@@ -234,7 +230,7 @@ def test_after_the_lease_ran_out_on_ambiguous_fail_the_message_fails_unsent(
     # When the record comes back after the lease ended
     outcome = deliver_one(claimed_by_dead_sender, FrozenClock(T + LEASE + 40, tick=0.001))
     # Then the message fails as uncertain and is not sent again
-    assert outcome is Outcome.FAILED
+    assert outcome is Outcome.ERROR
     assert smtp_server.received == []
     record = record_of(api, "m1")
     assert record["status"] == "error"
@@ -263,7 +259,7 @@ def test_a_take_over_that_finds_the_window_full_defers_the_message(
 ) -> None:
     # Given 1 message a minute; m1 claimed (with its slot) by a sender that died at T
     setup_account(api, smtp_server, limit_per_minute=1)
-    add(api, message("m1"))
+    add_all(api, message("m1"))
     [stale] = take_queued(aws.queues["medium"])
     slot = take_slot(MINUTE, WindowCounts(MINUTE.counter_key("acme", "main")), T)
     assert isinstance(slot, SlotFree)
@@ -271,7 +267,7 @@ def test_a_take_over_that_finds_the_window_full_defers_the_message(
     # and, after its lease ran out, m2 took the slot of the last 60 s
     later = T + LEASE + 40
     clock = FrozenClock(later, tick=0.001)
-    add(api, message("m2"))
+    add_all(api, message("m2"))
     assert deliver_all(take_queued(aws.queues["medium"]), clock) == {"m2": Outcome.SENT}
     [buckets] = counter_buckets(aws.tables["counters"]).values()
     assert buckets == {MINUTE.bucket(later): 1}

@@ -16,7 +16,7 @@ from aws_lambda_powertools.utilities.parser.models import APIGatewayProxyEventV2
 
 from infra.local.events import LambdaContext, load_handler, response_json
 from mailproxy.service import files
-from tests.conftest import ADMIN_TOKEN, ApiClient, account_for, message
+from tests.support.handlers import ADMIN_TOKEN, ApiClient, account_for, message
 from tests.support.smtp_servers import SmtpServer
 
 EXAMPLE = json.loads((Path(__file__).parent / "fixtures" / "apigw_v2_aws_example.json").read_text())

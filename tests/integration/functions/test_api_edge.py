@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import ApiClient, SenderDriver, account_for, message
+from tests.support.handlers import ApiClient, SenderDriver, account_for, message
 from tests.support.smtp_servers import SmtpServer
 
 

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from infra.local.events import LambdaContext, http_event
-from tests.conftest import ADMIN_TOKEN, ApiClient, SenderDriver, account_for, message
+from tests.support.handlers import ADMIN_TOKEN, ApiClient, SenderDriver, account_for, message
 from tests.support.smtp_servers import SmtpServer
 from tests.support.sqs import queue_depths
 from tests.support.tenants import create_tenant, ok_json, raw_item

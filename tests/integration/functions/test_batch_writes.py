@@ -12,7 +12,8 @@ import pytest
 from botocore.client import BaseClient
 
 from infra.local.events import LambdaContext, sqs_event, sqs_record
-from tests.conftest import ApiClient, SenderDriver, account_for, message
+from tests.support.api_calls import add_all, statuses
+from tests.support.handlers import ApiClient, SenderDriver, account_for, message
 from tests.support.smtp_servers import RecordingHandler, SmtpServer
 from tests.support.sqs import queue_arn, receive_all
 
@@ -29,16 +30,6 @@ def aws_calls(monkeypatch: pytest.MonkeyPatch) -> Counter[str]:
 
     monkeypatch.setattr(BaseClient, "_make_api_call", counting)
     return calls
-
-
-def add(api: ApiClient, *messages: dict[str, Any]) -> None:
-    status, body = api.call("POST", "/commands/add-messages", {"messages": list(messages)})
-    assert (status, body["queued"]) == (200, len(messages)), body
-
-
-def statuses(api: ApiClient) -> dict[str, str]:
-    _, body = api.call("GET", "/messages")
-    return {record["id"]: record["status"] for record in body["messages"]}
 
 
 def invoke_with(sender: SenderDriver, queue_url: str, bodies: list[str]) -> dict[str, Any]:
@@ -60,7 +51,7 @@ def test_a_batch_of_ten_is_claimed_in_one_transaction_and_finished_in_another(
     # Given an account limited per minute and ten messages queued for it
     account = account_for(smtp_server, limit_per_minute=100)
     assert api.call("POST", "/account", account) == (200, {"ok": True})
-    add(api, *(message(f"m{n}") for n in range(10)))
+    add_all(api, *(message(f"m{n}") for n in range(10)))
     bodies = [record["Body"] for record in receive_all(aws.queues["medium"])]
     assert len(bodies) == 10
 
@@ -83,7 +74,7 @@ def test_a_reference_that_is_no_longer_live_does_not_hold_up_its_batch(
     # Given five queued messages, and an old reference to one of them whose ticket has
     # since moved on (a stale record SQS delivers again)
     assert api.call("POST", "/account", account_for(smtp_server)) == (200, {"ok": True})
-    add(api, *(message(f"m{n}") for n in range(5)))
+    add_all(api, *(message(f"m{n}") for n in range(5)))
     bodies = [record["Body"] for record in receive_all(aws.queues["medium"])]
     stale = json.loads(bodies[2])
     stale["ticket"] = "an-old-ticket"
@@ -105,7 +96,7 @@ def test_the_same_record_twice_in_a_batch_is_sent_once(
 ) -> None:
     # Given a message whose queue record arrives twice in one batch (at-least-once delivery)
     assert api.call("POST", "/account", account_for(smtp_server)) == (200, {"ok": True})
-    add(api, message("m1"), message("m2"))
+    add_all(api, message("m1"), message("m2"))
     bodies = [record["Body"] for record in receive_all(aws.queues["medium"])]
 
     # When one invocation gets both copies and the other message
@@ -124,7 +115,7 @@ def test_a_batch_over_its_accounts_limit_sends_what_fits_and_defers_the_rest(
     # Given an account allowed four sends a minute, and ten messages for it
     account = account_for(smtp_server, limit_per_minute=4)
     assert api.call("POST", "/account", account) == (200, {"ok": True})
-    add(api, *(message(f"m{n}") for n in range(10)))
+    add_all(api, *(message(f"m{n}") for n in range(10)))
     bodies = [record["Body"] for record in receive_all(aws.queues["medium"])]
 
     # When one invocation gets the ten
@@ -136,7 +127,7 @@ def test_a_batch_over_its_accounts_limit_sends_what_fits_and_defers_the_rest(
     assert Counter(statuses(api).values()) == {"sent": 4, "deferred": 6}
 
     # And the window's stored count holds all four: a later invocation sends nothing more
-    add(api, message("late"))
+    add_all(api, message("late"))
     [late] = [record["Body"] for record in receive_all(aws.queues["medium"])]
     invoke_with(sender, aws.queues["medium"], [late])
     assert len(smtp_server.received) == 4
@@ -156,7 +147,7 @@ def test_an_invocation_short_on_time_gives_its_claims_back_and_they_go_later(
         200,
         {"ok": True},
     )
-    add(api, *(message(f"m{n}") for n in range(3)))
+    add_all(api, *(message(f"m{n}") for n in range(3)))
     bodies = [record["Body"] for record in receive_all(aws.queues["medium"])]
     arn = queue_arn(aws.queues["medium"])
     event = sqs_event([sqs_record(b, arn, f"h{n}", f"r{n}") for n, b in enumerate(bodies)])
@@ -196,7 +187,7 @@ def test_a_next_reference_is_queued_only_once_its_ticket_is_written(
 
     with SmtpServer(RecordingHandler(data_reply="451 4.7.1 Greylisted, try later")) as server:
         assert api.call("POST", "/account", account_for(server)) == (200, {"ok": True})
-        add(api, *(message(f"m{n}") for n in range(3)))
+        add_all(api, *(message(f"m{n}") for n in range(3)))
         monkeypatch.setattr(SqsQueues, "send", checking)
 
         # When the sender tries them (each is deferred for a retry)

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import ApiClient
+from tests.support.handlers import ApiClient
 from tests.support.tenants import create_tenant, ok_json
 
 REWRITE = {

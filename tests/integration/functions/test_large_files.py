@@ -18,7 +18,7 @@ import pytest
 import requests
 
 from mailproxy import runtime
-from tests.conftest import ApiClient, SenderDriver, account_for, message
+from tests.support.handlers import ApiClient, SenderDriver, account_for, message
 from tests.support.smtp_servers import Received, SmtpServer
 from tests.support.tenants import create_tenant, records_by_id
 

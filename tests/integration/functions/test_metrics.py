@@ -8,7 +8,7 @@ from typing import Any
 from prometheus_client.parser import text_string_to_metric_families
 
 from infra.local.events import LambdaContext, http_event
-from tests.conftest import ApiClient, SenderDriver, account_for, message
+from tests.support.handlers import ApiClient, SenderDriver, account_for, message
 from tests.support.smtp_servers import RecordingHandler, SmtpServer
 
 

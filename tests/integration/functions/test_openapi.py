@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 from infra.local.events import LambdaContext, http_event
-from tests.conftest import ApiClient
+from tests.support.handlers import ApiClient
 
 # SPEC.md's endpoint table: what a client written for genro-mail-proxy 0.6 may call.
 CONTRACT = {

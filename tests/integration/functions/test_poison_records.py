@@ -13,7 +13,8 @@ from infra.local.events import LambdaContext, sqs_event, sqs_record
 from infra.local.pollers import poll_once
 from infra.resources import QUEUES
 from mailproxy.domain.priority import Priority
-from tests.conftest import ApiClient, SenderDriver, account_for, message
+from tests.support.api_calls import statuses
+from tests.support.handlers import ApiClient, SenderDriver, account_for, message
 from tests.support.smtp_servers import SmtpServer
 from tests.support.sqs import queue_arn, queue_depths, receive_all
 
@@ -31,12 +32,6 @@ def add(api: ApiClient, *ids: str) -> None:
         "POST", "/commands/add-messages", {"messages": [message(i) for i in ids]}
     )
     assert (status, body["queued"]) == (200, len(ids)), body
-
-
-def statuses(api: ApiClient) -> dict[str, str]:
-    status, body = api.call("GET", "/messages")
-    assert status == 200, body
-    return {record["id"]: record["status"] for record in body["messages"]}
 
 
 def mail_ids(server: SmtpServer) -> list[str]:

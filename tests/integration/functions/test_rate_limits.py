@@ -12,11 +12,10 @@ import boto3
 import pytest
 
 from mailproxy import runtime
-from mailproxy.domain.ports import Claimed
+from mailproxy.domain.ports import AttemptOutcome, Claimed, Retry
 from mailproxy.domain.rate_limit import SlotFree, SlotRelease, Window, WindowCounts, take_slot
 from mailproxy.domain.status import MessageStatus
 from mailproxy.service.delivery import CLAIM_ATTEMPTS, Invocation, Outcome, deliver
-from tests.conftest import ApiClient, account_for, message
 from tests.support.delivery_clock import (
     FrozenClock,
     counter_buckets,
@@ -27,6 +26,7 @@ from tests.support.delivery_clock import (
     state_of,
     take_queued,
 )
+from tests.support.handlers import ApiClient, account_for, message
 from tests.support.smtp_servers import SmtpServer
 from tests.support.sqs import queue_depths
 
@@ -208,7 +208,7 @@ def test_a_rate_deferral_does_not_use_up_a_retry(
         clock.set((state_of("acme", "m2").deferred_ts or 0) + 0.5)
         outcomes.append(deliver_one(live_reference("acme", "m2"), clock))
     # Then it gets all 5 retries after its deferral, and fails on the sixth failure
-    assert outcomes == [Outcome.RETRY] * 5 + [Outcome.FAILED]
+    assert outcomes == [Outcome.DEFERRED] * 5 + [Outcome.ERROR]
     record = records(api)["m2"]
     assert record["status"] == "error"
     assert record["error"].startswith("Max retries (5) exceeded: ")
@@ -228,7 +228,7 @@ def test_a_rejecting_account_fails_what_is_over_the_limit(
     # When delivered at T
     outcomes = deliver_all(take_queued(aws.queues["medium"]), FrozenClock(T))
     # Then 2 are sent and 2 fail with rate_limit_exceeded and an error event
-    assert list(outcomes.values()) == [Outcome.SENT] * 2 + [Outcome.FAILED] * 2
+    assert list(outcomes.values()) == [Outcome.SENT] * 2 + [Outcome.ERROR] * 2
     assert mail_ids(smtp_server) == ["m1", "m2"]
     stored = records(api)
     for failed in ("m3", "m4"):
@@ -270,18 +270,23 @@ def test_a_rejecting_account_reads_again_before_it_fails_on_an_earlier_read(
     )
     assert isinstance(holder, Claimed)
     invocation = Invocation.prepare(delivery_context(FrozenClock(T)), [m1, m2])
-    assert deliver(m1, invocation) is Outcome.FAILED
+    assert deliver(m1, invocation) is Outcome.ERROR
     # When the holder's send fails for now and gives the slot back
     store.finish_attempt(
-        "acme",
-        "m0",
-        "holder",
-        status=MessageStatus.DEFERRED,
-        now=T,
-        events=[],
-        due_ts=T + 60,
-        new_ticket="later",
-        release=[SlotRelease(key(window), window.bucket(T))],
+        AttemptOutcome(
+            "acme",
+            "m0",
+            "holder",
+            T,
+            [],
+            Retry(
+                "451 try later",
+                T + 60,
+                "later",
+                retries=1,
+                release=[SlotRelease(key(window), window.bucket(T))],
+            ),
+        )
     )
     # Then the same invocation, about to reject m2 on what it read, reads again and sends it
     assert deliver(m2, invocation) is Outcome.SENT
@@ -367,7 +372,7 @@ def test_a_temporary_failure_gives_its_slot_back(
     clock = FrozenClock(T)
     smtp_server.handler.data_reply = GREYLISTED
     # When the first attempt meets a 451
-    assert deliver_all(take_queued(aws.queues["medium"]), clock) == {"m1": Outcome.RETRY}
+    assert deliver_all(take_queued(aws.queues["medium"]), clock) == {"m1": Outcome.DEFERRED}
     # Then its slot is given back
     assert counter_buckets(aws.tables["counters"]) == {key(MINUTE): {MINUTE.bucket(T): 0}}
     # and the retry, within the minute, can still go
@@ -392,7 +397,7 @@ def test_another_message_takes_the_slot_a_failure_gave_back(
     [first, second] = take_queued(aws.queues["medium"])
     clock = FrozenClock(T)
     smtp_server.handler.data_reply = GREYLISTED
-    assert deliver_one(first, clock) is Outcome.RETRY
+    assert deliver_one(first, clock) is Outcome.DEFERRED
     # When a second message comes in the same minute
     smtp_server.handler.data_reply = None
     # Then it goes

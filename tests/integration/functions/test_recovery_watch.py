@@ -8,7 +8,7 @@ from typing import Any
 from mailproxy import runtime
 from mailproxy.domain.ports import Claimed
 from mailproxy.queueing import Reference
-from tests.conftest import ApiClient, account_for, message
+from tests.support.handlers import ApiClient, account_for, message
 from tests.support.smtp_servers import SmtpServer
 from tests.support.sqs import receive_all
 

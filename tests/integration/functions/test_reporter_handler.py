@@ -15,8 +15,16 @@ import pytest
 
 from infra.local.events import LambdaContext, load_handler, sqs_event, sqs_record
 from mailproxy.service.reporting import SyncOutcome, run_reports
-from tests.conftest import ADMIN_TOKEN, FAKE_AWS, ApiClient, SenderDriver, account_for, message
+from tests.support.api_calls import add_all
 from tests.support.delivery_clock import FrozenClock
+from tests.support.handlers import (
+    ADMIN_TOKEN,
+    FAKE_AWS,
+    ApiClient,
+    SenderDriver,
+    account_for,
+    message,
+)
 from tests.support.reporting import (
     SyncEndpoint,
     add_events,
@@ -46,11 +54,6 @@ def endpoint(loopback: None) -> Iterator[SyncEndpoint]:
         yield server
 
 
-def add(api: ApiClient, *messages: dict[str, Any]) -> None:
-    status, body = api.call("POST", "/commands/add-messages", {"messages": list(messages)})
-    assert (status, body["queued"]) == (200, len(messages)), body
-
-
 def a_clock() -> FrozenClock:
     return FrozenClock(time.time())
 
@@ -73,7 +76,7 @@ def test_reports_arrive_in_event_order_with_the_contract_fields(
         for account_id, server in (("ok", accepting), ("no", refusing), ("later", greylisting)):
             assert api.call("POST", "/account", account_for(server, id=account_id))[0] == 200
         for message_id, account_id in (("m1", "ok"), ("m2", "no"), ("m3", "later")):
-            add(api, message(message_id, account_id=account_id))
+            add_all(api, message(message_id, account_id=account_id))
             sender.drain()
     stored = records_by_id(api, "acme")
     assert [stored[m]["status"] for m in ("m1", "m2", "m3")] == ["sent", "error", "deferred"]
@@ -160,7 +163,7 @@ def test_a_failed_call_leaves_the_events_and_a_later_run_reports_them_once(
         # Given a sent message of a tenant whose endpoint fails once, then works
         create_tenant(api, "acme", client_base_url=endpoint.base_url())
         assert api.call("POST", "/account", account_for(smtp_server))[0] == 200
-        add(api, message("m1"))
+        add_all(api, message("m1"))
         sender.drain()
         clock = a_clock()
         ctx = reporting_context(clock)
@@ -396,7 +399,7 @@ def test_a_tenant_without_a_url_has_its_events_marked_reported(
     create_tenant(api, "quiet")
     account = account_for(smtp_server, tenant_id="quiet")
     assert api.call("POST", "/account", account)[0] == 200
-    add(api, message("m1", tenant_id="quiet"))
+    add_all(api, message("m1", tenant_id="quiet"))
     sender.drain()
     # When the reporter runs
     [result] = run_reports(reporting_context(time.time), None)
@@ -617,7 +620,7 @@ def test_a_reported_finished_message_expires_after_the_retention_and_nothing_els
     with SmtpServer() as accepting, greylisting:
         for account_id, server in (("ok", accepting), ("later", greylisting)):
             assert api.call("POST", "/account", account_for(server, id=account_id))[0] == 200
-        add(api, message("done", account_id="ok"), message("waiting", account_id="later"))
+        add_all(api, message("done", account_id="ok"), message("waiting", account_id="later"))
         sender.drain()
     clock = a_clock()
     run_reports(reporting_context(clock), ["acme"])

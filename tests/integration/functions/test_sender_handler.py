@@ -12,14 +12,10 @@ import boto3
 import pytest
 
 from infra.local.events import LambdaContext, sqs_event, sqs_record
-from tests.conftest import ApiClient, SenderDriver, account_for, message
+from tests.support.api_calls import add_all
+from tests.support.handlers import ApiClient, SenderDriver, account_for, message
 from tests.support.smtp_servers import Received, RecordingHandler, SmtpServer
 from tests.support.sqs import queue_arn, queue_depths, receive_all
-
-
-def add(api: ApiClient, *messages: dict[str, Any]) -> None:
-    status, body = api.call("POST", "/commands/add-messages", {"messages": list(messages)})
-    assert (status, body["queued"]) == (200, len(messages)), body
 
 
 def records(api: ApiClient, query: str = "include_history=true") -> dict[str, dict[str, Any]]:
@@ -43,7 +39,7 @@ def test_messages_of_every_priority_are_delivered_as_submitted(
     api: ApiClient, aws: Any, sender: SenderDriver, smtp_server: SmtpServer
 ) -> None:
     # Given messages on each of the four queues, one with cc and bcc, one in html
-    add(
+    add_all(
         api,
         message(
             "reset",
@@ -108,8 +104,8 @@ def test_higher_priorities_go_first(
     api: ApiClient, sender: SenderDriver, smtp_server: SmtpServer
 ) -> None:
     # Given a low priority message submitted before an immediate one
-    add(api, message("newsletter", priority="low"))
-    add(api, message("password-reset", priority="immediate"))
+    add_all(api, message("newsletter", priority="low"))
+    add_all(api, message("password-reset", priority="immediate"))
     # When one round of polling runs over the queues
     sender.drain(rounds=1)
     # Then the immediate message left first
@@ -124,7 +120,7 @@ def test_a_redelivered_record_does_not_send_twice(
     api: ApiClient, aws: Any, sender: SenderDriver, smtp_server: SmtpServer
 ) -> None:
     # Given a message whose queue record we keep a copy of, delivered once
-    add(api, message("m1"))
+    add_all(api, message("m1"))
     [record] = receive_all(aws.queues["medium"], hide=False)
     sender.drain()
     assert len(smtp_server.received) == 1
@@ -145,7 +141,7 @@ def test_a_poison_record_fails_alone(
     api: ApiClient, aws: Any, sender: SenderDriver, smtp_server: SmtpServer
 ) -> None:
     # Given a batch of two good references and two unreadable ones
-    add(api, message("m1"), message("m2"))
+    add_all(api, message("m1"), message("m2"))
     url = aws.queues["medium"]
     good = receive_all(url)
     assert len(good) == 2
@@ -182,7 +178,7 @@ def test_a_550_fails_the_message_at_once(
 ) -> None:
     # Given an account on a server that refuses the recipient
     api.call("POST", "/account", account_for(refusing_server))
-    add(api, message("m1"))
+    add_all(api, message("m1"))
     # When delivered
     sender.drain()
     # Then the message failed, with the server's reason and code, and is not retried
@@ -211,7 +207,7 @@ def test_a_451_defers_the_message_for_a_minute(
 ) -> None:
     # Given an account on a server that greylists
     api.call("POST", "/account", account_for(greylisting_server))
-    add(api, message("m1"))
+    add_all(api, message("m1"))
     # When delivered
     before = time.time()
     sender.drain()
@@ -329,7 +325,7 @@ def test_the_log_says_what_the_original_proxy_says(
     with SmtpServer() as good, refusing:
         api.call("POST", "/account", account_for(good, id="smtp-main"))
         api.call("POST", "/account", account_for(refusing, id="bad"))
-        add(
+        add_all(
             api,
             message("msg-001", account_id="smtp-main", to=["user@example.com"]),
             message("msg-002", account_id="bad", to=["gone@example.com"]),

@@ -14,7 +14,8 @@ import pytest
 
 from functions.sender.handler import WAVE_SECONDS
 from infra.local.events import LambdaContext, sqs_event, sqs_record
-from tests.conftest import ApiClient, SenderDriver, account_for, message
+from tests.support.api_calls import add_all, statuses
+from tests.support.handlers import ApiClient, SenderDriver, account_for, message
 from tests.support.smtp_servers import RecordingHandler, SmtpServer
 from tests.support.sqs import queue_arn, queue_depths, receive_all
 
@@ -35,11 +36,6 @@ def wan_server() -> Iterator[SmtpServer]:
         yield server
 
 
-def add(api: ApiClient, *messages: dict[str, Any]) -> None:
-    status, body = api.call("POST", "/commands/add-messages", {"messages": list(messages)})
-    assert (status, body["queued"]) == (200, len(messages)), body
-
-
 def one_batch(queue_url: str, extra: list[dict[str, Any]] | None = None) -> dict[str, Any]:
     """The queue's records as one event, as an event source mapping would hand them over."""
     arn = queue_arn(queue_url)
@@ -48,12 +44,6 @@ def one_batch(queue_url: str, extra: list[dict[str, Any]] | None = None) -> dict
         for r in receive_all(queue_url)
     ]
     return sqs_event(records + (extra or []))
-
-
-def statuses(api: ApiClient) -> dict[str, str]:
-    status, body = api.call("GET", "/messages")
-    assert status == 200, body
-    return {record["id"]: record["status"] for record in body["messages"]}
 
 
 def sent_ids(server: SmtpServer) -> Counter[str]:
@@ -87,7 +77,7 @@ def test_a_batch_of_ten_goes_out_over_up_to_max_connections_at_once(
     account = account_for(wan_server, max_connections=max_connections)
     assert api.call("POST", "/account", account) == (200, {"ok": True})
     ids = [f"m{n}" for n in range(10)]
-    add(api, *(message(i) for i in ids))
+    add_all(api, *(message(i) for i in ids))
     # When the sender handles them as one batch
     response = sender.handler.lambda_handler(one_batch(aws.queues["medium"]), LambdaContext())
     # Then every message went once, no record failed
@@ -123,7 +113,7 @@ def test_mixed_outcomes_of_a_parallel_wave_are_each_its_own(
         UpdateExpression="SET secret = :s",
         ExpressionAttributeValues={":s": donor["secret"]},
     )
-    add(
+    add_all(
         api,
         message("ok-1"),
         message("bounced", to=["bounce@example.test"]),
@@ -160,7 +150,7 @@ def test_an_account_limit_holds_within_a_parallel_wave(
     account = account_for(wan_server, limit_per_minute=5)
     assert api.call("POST", "/account", account) == (200, {"ok": True})
     ids = [f"m{n}" for n in range(10)]
-    add(api, *(message(i) for i in ids))
+    add_all(api, *(message(i) for i in ids))
     # When the sender handles them as one batch
     response = sender.handler.lambda_handler(one_batch(aws.queues["medium"]), LambdaContext())
     # Then five went, the other five wait for the window (in batch order), none failed
@@ -178,7 +168,7 @@ def test_a_lost_connection_after_the_data_in_a_parallel_wave_is_never_sent_twice
         account = account_for(server, on_ambiguous="fail")
         assert api.call("POST", "/account", account) == (200, {"ok": True})
         ids = [f"m{n}" for n in range(4)]
-        add(api, *(message(i) for i in ids))
+        add_all(api, *(message(i) for i in ids))
         # When the sender handles the batch, and then whatever the queues still hold
         response = sender.handler.lambda_handler(one_batch(aws.queues["medium"]), LambdaContext())
         sender.drain()
@@ -197,7 +187,7 @@ def test_a_wave_starts_only_with_time_left_for_it_and_the_rest_waits_for_the_nex
     # for its first wave only
     assert api.call("POST", "/account", account_for(wan_server)) == (200, {"ok": True})
     ids = [f"m{n}" for n in range(10)]
-    add(api, *(message(i) for i in ids))
+    add_all(api, *(message(i) for i in ids))
     short = ShorteningContext(remaining_ms=[60_000, WAVE_SECONDS * 1000 - 1])
     # When the sender handles them as one batch
     response = sender.handler.lambda_handler(one_batch(aws.queues["medium"]), short)

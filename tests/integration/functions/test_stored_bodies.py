@@ -10,7 +10,7 @@ from typing import Any
 import boto3
 import pytest
 
-from tests.conftest import ApiClient, SenderDriver, account_for, message
+from tests.support.handlers import ApiClient, SenderDriver, account_for, message
 from tests.support.smtp_servers import SmtpServer
 
 NEWSLETTER = "".join(

@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 from infra.local.events import LambdaContext, http_event
-from tests.conftest import ADMIN_TOKEN, ApiClient, SenderDriver, account_for, message
+from tests.support.handlers import ADMIN_TOKEN, ApiClient, SenderDriver, account_for, message
 from tests.support.smtp_servers import SmtpServer
 from tests.support.tenants import (
     ADMIN_ONLY,

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from mailproxy import runtime
-from tests.conftest import ApiClient, SenderDriver, account_for, message
+from tests.support.handlers import ApiClient, SenderDriver, account_for, message
 from tests.support.smtp_servers import SmtpServer
 from tests.support.tenants import (
     ADMIN_ONLY,

@@ -13,7 +13,7 @@ from botocore.handlers import BUILTIN_HANDLERS
 
 from infra.local import aws_calls
 from infra.local.events import load_handler
-from tests.conftest import ApiClient, message
+from tests.support.handlers import ApiClient, message
 
 
 @pytest.fixture

@@ -14,7 +14,7 @@ import pytest
 
 from infra.local.aws_process import AwsProcess, EmulationStopped
 from infra.local.run import StartupError
-from tests.conftest import FAKE_AWS
+from tests.support.handlers import FAKE_AWS
 
 
 @pytest.fixture

@@ -16,7 +16,7 @@ from botocore.exceptions import ClientError
 from moto import mock_aws
 
 from infra.local import moto_patches
-from tests.conftest import FAKE_AWS
+from tests.support.handlers import FAKE_AWS
 
 STRING_KEYS = [{"AttributeName": "pk", "AttributeType": "S"}]
 

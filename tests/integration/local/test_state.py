@@ -18,7 +18,7 @@ import pytest
 
 from infra.local import state as state_module
 from infra.local.state import LocalState, UnreadableState
-from tests.conftest import FAKE_AWS
+from tests.support.handlers import FAKE_AWS
 
 
 @pytest.fixture(autouse=True)

@@ -86,23 +86,79 @@ BatchClaimResult = BatchClaimed | BatchRefused
 
 
 @dataclass(frozen=True)
+class Sent:
+    """Delivered; `refused`: the recipients the server refused, by address."""
+
+    refused: dict[str, str] | None = None
+
+
+@dataclass(frozen=True)
+class Failed:
+    """Failed for good: the message ends in `error`."""
+
+    error: str
+
+
+@dataclass(frozen=True)
+class Retry:
+    """Failed for now: tried again at `due_ts` under a new ticket, its retries counted; the
+    slots it gives back (none when the mail may have reached the server)."""
+
+    error: str
+    due_ts: float
+    new_ticket: str
+    retries: int
+    release: list[SlotRelease] = field(default_factory=list)
+    watch_at: float | None = None
+
+
+@dataclass(frozen=True)
+class HandedBack:
+    """Given back unsent (no time left to send it): waiting again now, under a new ticket,
+    with its slots given back. Not a retry: nothing failed."""
+
+    due_ts: float
+    new_ticket: str
+    release: list[SlotRelease] = field(default_factory=list)
+    watch_at: float | None = None
+
+
+AttemptResult = Sent | Failed | Retry | HandedBack
+
+
+@dataclass(frozen=True)
 class AttemptOutcome:
-    """What one attempt's outcome writes: the message's new state, its events, and the
-    rate-limit slots it gives back; written only while the attempt owns the message."""
+    """What one attempt's outcome writes: the message's new state (by the kind of result),
+    its events, and the rate-limit slots it gives back; written only while the attempt owns
+    the message."""
 
     tenant_id: str
     message_id: str
     claim_token: str
-    status: MessageStatus
     now: float
     events: list[MessageEvent]
-    error: str | None = None
-    due_ts: float | None = None
-    new_ticket: str | None = None
-    retries: int | None = None
-    release: list[SlotRelease] = field(default_factory=list)
-    refused: dict[str, str] | None = None
-    watch_at: float | None = None
+    result: AttemptResult
+
+    @property
+    def status(self) -> MessageStatus:
+        match self.result:
+            case Sent():
+                return MessageStatus.SENT
+            case Failed():
+                return MessageStatus.ERROR
+            case Retry():
+                return MessageStatus.DEFERRED
+            case HandedBack():
+                return MessageStatus.PENDING
+
+    @property
+    def release(self) -> list[SlotRelease]:
+        return self.result.release if isinstance(self.result, Retry | HandedBack) else []
+
+    @property
+    def watch_at(self) -> float | None:
+        """When the scheduler looks at the message again; None takes it off the watch."""
+        return self.result.watch_at if isinstance(self.result, Retry | HandedBack) else None
 
 
 @dataclass

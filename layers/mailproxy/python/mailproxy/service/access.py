@@ -9,17 +9,12 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
-from typing import Protocol
 
 from mailproxy.domain.tenant import Tenant
+from mailproxy.service.ports import KeyStore
 
 KEY_LOOKUP_TTL_SECONDS = 60.0
 _CACHE_LIMIT = 1024
-
-
-class KeyStore(Protocol):
-    def tenant_id_for_key(self, key_hash: str) -> str | None: ...
-    def get_tenant(self, tenant_id: str) -> Tenant | None: ...
 
 
 class TenantKeys:

@@ -2,33 +2,18 @@
 
 from __future__ import annotations
 
-from typing import Any, Protocol
+from typing import Any
 
 from pydantic import BaseModel, SecretStr, ValidationError
 
 from mailproxy.auth import Principal, scoped_tenant
-from mailproxy.domain.account import NEW_ACCOUNT_FIELDS, Account, StoredAccount, changed_fields
+from mailproxy.domain.account import NEW_ACCOUNT_FIELDS, Account, changed_fields
 from mailproxy.domain.clock import Clock
 from mailproxy.domain.errors import BadRequest, FieldProblem, InvalidRequest
 from mailproxy.domain.record import iso_utc
 from mailproxy.domain.tenant import Tenant
 from mailproxy.secret_box import account_context
-
-
-class AccountStore(Protocol):
-    def put_account(
-        self, account: Account, sealed_password: str | None, keep_password: bool, now: float
-    ) -> None: ...
-    def get_account(self, tenant_id: str, account_id: str) -> StoredAccount | None: ...
-    def tenants_with_account(self, account_id: str) -> list[str]: ...
-    def list_tenants(self) -> list[Tenant]: ...
-    def create_tenant(self, tenant: Tenant) -> bool: ...
-    def list_accounts(self, tenant_id: str | None) -> list[StoredAccount]: ...
-    def delete_account(self, tenant_id: str, account_id: str) -> bool: ...
-
-
-class Sealer(Protocol):
-    def seal(self, plaintext: str, context: dict[str, str]) -> str: ...
+from mailproxy.service.ports import AccountStore, Sealer
 
 
 def _required_tenant(caller: Principal, tenant_id: str | None, loc: tuple[str, ...]) -> str:

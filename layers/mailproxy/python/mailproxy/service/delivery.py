@@ -26,24 +26,28 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any
 
 from pydantic import SecretStr, ValidationError
 
+from mailproxy.chunking import chunks
 from mailproxy.domain.account import Account, StoredAccount
 from mailproxy.domain.clock import Clock
 from mailproxy.domain.errors import AmbiguousDelivery, DeliveryError, StaleWrite
 from mailproxy.domain.metrics import Count, Counts
 from mailproxy.domain.ports import (
     AttemptOutcome,
+    AttemptResult,
     BatchClaimed,
-    BatchClaimResult,
-    BatchRead,
     Claimed,
     ClaimRequest,
     ClaimResult,
     CountersChanged,
+    Failed,
+    HandedBack,
     NotClaimable,
+    Retry,
+    Sent,
     StoredBody,
 )
 from mailproxy.domain.rate_limit import (
@@ -74,6 +78,7 @@ from mailproxy.outbound_http import UrlPolicy
 from mailproxy.queueing import Enqueue, Reference
 from mailproxy.secret_box import account_context
 from mailproxy.service.large_files import LargeFileAction, LargeFileSetup
+from mailproxy.service.ports import DeliveryStore, Opener, Queues, Transport
 from mailproxy.service.scheduling import release_message
 
 _TAKEN_OVER = "A previous attempt may have delivered this message (its sender stopped)"
@@ -90,102 +95,10 @@ _BUSY = "rate-limit counters busy (other senders took slots meanwhile)"
 _NO_TIME = "not started: too little of this invocation's time left for another wave"
 
 
-class DeliveryStore(Protocol):
-    def get_tenant(self, tenant_id: str) -> Tenant | None: ...
-    def get_bodies(self, tenant_id: str, ids: Iterable[str]) -> dict[str, StoredBody]: ...
-    def read_batch(
-        self,
-        tenant_ids: Iterable[str],
-        accounts: Iterable[tuple[str, str]],
-        bodies: Iterable[tuple[str, str]],
-    ) -> BatchRead: ...
-    def get_account(self, tenant_id: str, account_id: str) -> StoredAccount | None: ...
-    def get_state(self, tenant_id: str, message_id: str) -> MessageState | None: ...
-    def get_window_counts(self, keys: Iterable[str]) -> dict[str, WindowCounts]: ...
-    def hold(
-        self, tenant_id: str, message_id: str, ticket: str, new_ticket: str, now: float
-    ) -> bool: ...
-    def take_due(self, state: MessageState, watch_at: float) -> bool: ...
-    def claim(
-        self,
-        tenant_id: str,
-        message_id: str,
-        ticket: str,
-        body_version: str | None,
-        *,
-        now: float,
-        lease_seconds: int,
-        claim_token: str,
-        charges: list[SlotWrite],
-        after_expired_lease: bool = False,
-    ) -> ClaimResult: ...
-    def claim_many(
-        self,
-        requests: list[ClaimRequest],
-        charges: list[SlotWrite],
-        *,
-        now: float,
-        lease_seconds: int,
-    ) -> BatchClaimResult: ...
-    def requeue_waiting(
-        self,
-        tenant_id: str,
-        message_id: str,
-        old_ticket: str,
-        new_ticket: str,
-        *,
-        now: float,
-        due_ts: float | None = None,
-        events: list[MessageEvent] | None = None,
-        watch_at: float | None = None,
-    ) -> bool: ...
-    def fail_waiting(
-        self,
-        tenant_id: str,
-        message_id: str,
-        ticket: str,
-        *,
-        now: float,
-        events: list[MessageEvent],
-    ) -> bool: ...
-    def finish_attempt(
-        self,
-        tenant_id: str,
-        message_id: str,
-        claim_token: str,
-        *,
-        status: MessageStatus,
-        now: float,
-        events: list[MessageEvent],
-        error: str | None = None,
-        due_ts: float | None = None,
-        new_ticket: str | None = None,
-        retries: int | None = None,
-        release: list[SlotRelease] | None = None,
-        refused: dict[str, str] | None = None,
-        watch_at: float | None = None,
-    ) -> None: ...
-    def finish_many(self, outcomes: list[AttemptOutcome]) -> set[int]: ...
-
-
-class Transport(Protocol):
-    def send(
-        self, account: Account, envelope_from: str, recipients: list[str], message: bytes
-    ) -> dict[str, str]: ...
-
-
-class Queues(Protocol):
-    def send(self, items: list[Enqueue]) -> None: ...
-
-
-class Opener(Protocol):
-    def open(self, sealed: str, context: dict[str, str]) -> str: ...
-
-
 class Outcome(StrEnum):
     SENT = "sent"
-    FAILED = "error"
-    RETRY = "deferred"
+    ERROR = "error"  # failed for good
+    DEFERRED = "deferred"  # failed for now: retried later
     RATE_LIMITED = "rate_limited"  # deferred until a slot of its full window frees (not a retry)
     HELD = "held"  # its tenant or batch is suspended: kept aside until activation
     # Arrived before its due time, queued again for the rest; or lost the race for the rate
@@ -202,8 +115,8 @@ if TYPE_CHECKING:
 
 _COUNTED = {
     Outcome.SENT: Count.SENT,
-    Outcome.FAILED: Count.ERRORS,
-    Outcome.RETRY: Count.DEFERRED,
+    Outcome.ERROR: Count.ERRORS,
+    Outcome.DEFERRED: Count.DEFERRED,
     Outcome.RATE_LIMITED: Count.RATE_LIMITED,
 }
 
@@ -655,10 +568,10 @@ def _waves(references: Sequence[Reference], invocation: Invocation) -> list[list
     waves: list[list[int]] = []
     for (tenant_id, account_id), indexes in by_account.items():
         width = _connections(invocation, tenant_id, account_id)
-        for number, start in enumerate(range(0, len(indexes), width)):
+        for number, chunk in enumerate(chunks(indexes, width)):
             if number == len(waves):
                 waves.append([])
-            waves[number].extend(indexes[start : start + width])
+            waves[number].extend(chunk)
     return [sorted(wave) for wave in waves]
 
 
@@ -923,13 +836,9 @@ class _Attempt:
         return self._finish(
             claimed,
             Outcome.HANDED_ON,
-            status=MessageStatus.PENDING,
-            now=self.now,
-            events=[],
-            due_ts=self.now,
-            new_ticket=ticket,
-            release=releases,
-            watch_at=watch_at,
+            self.now,
+            [],
+            HandedBack(self.now, ticket, releases, watch_at),
             on_written=written,
         )
 
@@ -956,7 +865,7 @@ class _Attempt:
                     self._event(EventType.ERROR, self.now, decision.reason, "rate"),
                 ],
             )
-            return Outcome.FAILED if failed else Outcome.DROPPED
+            return Outcome.ERROR if failed else Outcome.DROPPED
         self.invocation.note(ref, OutcomeNote(reason=decision.reason, until_ts=decision.due_ts))
         ticket = self.ctx.new_ticket()
         watch_at, queue_next = _next_reference(
@@ -1019,14 +928,7 @@ class _Attempt:
             )
         metadata: dict[str, Any] = {"refused": refused} if refused else {}
         events.append(self._event(EventType.SENT, done, None, claimed.claim_token, metadata))
-        return self._finish(
-            claimed,
-            Outcome.SENT,
-            status=MessageStatus.SENT,
-            now=done,
-            events=events,
-            refused=refused or None,
-        )
+        return self._finish(claimed, Outcome.SENT, done, events, Sent(refused or None))
 
     def _prepare(self) -> tuple[Account, Envelope]:
         # Imported on the first send, not at cold start: MIME building and the message model
@@ -1088,7 +990,8 @@ class _Attempt:
         endpoint_url: str | None = None
         endpoint_auth = EndpointAuth()
         if uses_endpoint(message.attachments or []):
-            tenant = self.ctx.store.get_tenant(self.reference.tenant_id)
+            # The tenant as this invocation read it with the batch: not read again.
+            tenant = self.invocation.tenant(self.reference.tenant_id)
             if tenant is not None:
                 endpoint_url = tenant_endpoint_url(tenant)
                 endpoint_auth = tenant_endpoint_auth(tenant, self.ctx.secrets.open)
@@ -1156,16 +1059,10 @@ class _Attempt:
         )
         return self._finish(
             claimed,
-            Outcome.RETRY,
-            status=MessageStatus.DEFERRED,
-            now=now,
-            events=events,
-            error=decision.reason,
-            due_ts=decision.due_ts,
-            new_ticket=ticket,
-            retries=retries,
-            release=releases,
-            watch_at=watch_at,
+            Outcome.DEFERRED,
+            now,
+            events,
+            Retry(decision.reason, decision.due_ts, ticket, retries, releases, watch_at),
             on_written=written,
         )
 
@@ -1173,24 +1070,21 @@ class _Attempt:
         now = self.ctx.clock()
         self.invocation.note(self.reference, OutcomeNote(reason=reason))
         events.append(self._event(EventType.ERROR, now, reason, claimed.claim_token))
-        return self._finish(
-            claimed,
-            Outcome.FAILED,
-            status=MessageStatus.ERROR,
-            now=now,
-            events=events,
-            error=reason,
-        )
+        return self._finish(claimed, Outcome.ERROR, now, events, Failed(reason))
 
     def _finish(
         self,
         claimed: Claimed,
         outcome: Outcome,
+        now: float,
+        events: list[MessageEvent],
+        result: AttemptResult,
         on_written: Callable[[], None] | None = None,
-        **changes: Any,
     ) -> Outcome:
         ref = self.reference
-        write = AttemptOutcome(ref.tenant_id, ref.message_id, claimed.claim_token, **changes)
+        write = AttemptOutcome(
+            ref.tenant_id, ref.message_id, claimed.claim_token, now, events, result
+        )
         pending = _PendingOutcome(ref, write, outcome, on_written)
         if self.invocation.collecting_outcomes:
             # Written with the batch's others (write_outcomes), which may still find it stale.
@@ -1198,9 +1092,7 @@ class _Attempt:
                 self.invocation.outcomes_to_write.append(pending)
             return outcome
         try:
-            self.ctx.store.finish_attempt(
-                ref.tenant_id, ref.message_id, claimed.claim_token, **changes
-            )
+            self.ctx.store.finish_attempt(write)
         except StaleWrite:
             return Outcome.STALE
         pending.written()

@@ -8,26 +8,13 @@ own expiry; an unknown, expired or malformed token, or one of a deleted tenant, 
 
 from __future__ import annotations
 
-from typing import Protocol
-
 from mailproxy.domain.errors import NotFound
-from mailproxy.domain.large_files import FileLink, plausible_token, token_hash
-from mailproxy.domain.tenant import Tenant
+from mailproxy.domain.large_files import plausible_token, token_hash
+from mailproxy.service.ports import FileLinkReader, Presigner
 
 # Long enough to start a download, short enough that a copied URL is soon worthless.
 PRESIGNED_SECONDS = 300
 LINK_NOT_FOUND = "This download link does not exist or has expired"
-
-
-class FileLinkReader(Protocol):
-    def get_file_link(self, token_hash: str) -> FileLink | None: ...
-    def get_tenant(self, tenant_id: str) -> Tenant | None: ...
-
-
-class Presigner(Protocol):
-    def presigned_get(
-        self, bucket: str, key: str, *, filename: str, content_type: str, expires_in: int
-    ) -> str: ...
 
 
 def download_location(token: str, store: FileLinkReader, presigner: Presigner, now: float) -> str:

@@ -5,26 +5,15 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import Protocol
 
 from mailproxy.auth import Principal, scoped_tenant
 from mailproxy.domain.clock import Clock
 from mailproxy.domain.errors import FieldProblem, InvalidRequest
 from mailproxy.domain.metrics import Count, Counts
-from mailproxy.domain.ports import DeleteOutcome
-from mailproxy.domain.record import MessageEvent, MessageState
 from mailproxy.domain.reporting import RETENTION_SECONDS
+from mailproxy.service.ports import HousekeepingStore
 
 DEFAULT_RETENTION_SECONDS = RETENTION_SECONDS
-
-
-class HousekeepingStore(Protocol):
-    def get_states(self, tenant_id: str, ids: list[str]) -> dict[str, MessageState]: ...
-    def add_counts(self, counts: Counts) -> None: ...
-    def delete_message(self, tenant_id: str, message_id: str, now: float) -> DeleteOutcome: ...
-    def finished_before(self, tenant_id: str, before_ts: float) -> list[MessageState]: ...
-    def events_by_message(self, tenant_id: str) -> dict[str, list[MessageEvent]]: ...
-    def remove_finished(self, tenant_id: str, message_id: str, event_ids: list[str]) -> bool: ...
 
 
 @dataclass

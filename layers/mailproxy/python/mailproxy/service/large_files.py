@@ -7,7 +7,7 @@ from __future__ import annotations
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING
 
 from mailproxy.domain.errors import DeliveryError, StorageFailure
 from mailproxy.domain.large_files import (
@@ -25,22 +25,13 @@ from mailproxy.domain.large_files import (
     storage_location,
     token_hash,
 )
+from mailproxy.service.ports import FileLinkStore, FileVault
 
 if TYPE_CHECKING:
     from mailproxy.delivery.mime import FetchedAttachment
 
 # A fresh token colliding with a stored one means a broken random source; never loop on it.
 _TOKEN_ATTEMPTS = 3
-
-
-class FileVault(Protocol):
-    def put(
-        self, bucket: str, key: str, content: bytes, content_type: str, filename: str
-    ) -> None: ...
-
-
-class FileLinkStore(Protocol):
-    def put_file_link(self, token_hash: str, link: FileLink) -> bool: ...
 
 
 def _new_token() -> str:

@@ -2,19 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Any, Protocol
+from typing import Any
 
 from mailproxy.auth import Principal, scoped_tenant
-from mailproxy.domain.account import StoredAccount
-from mailproxy.domain.metrics import Series
 from mailproxy.domain.record import MessageEvent, MessageState
-from mailproxy.domain.tenant import Tenant
-
-
-class ListingStore(Protocol):
-    def list_states(self, tenant_id: str | None) -> list[MessageState]: ...
-    def get_payloads(self, tenant_id: str, ids: list[str]) -> dict[str, dict[str, Any]]: ...
-    def events_by_message(self, tenant_id: str) -> dict[str, list[MessageEvent]]: ...
+from mailproxy.service.ports import ListingStore, MetricsStore
 
 
 def list_messages(
@@ -52,12 +44,6 @@ def list_messages(
         )
         for state in states
     ]
-
-
-class MetricsStore(Protocol):
-    def all_counts(self) -> list[Series]: ...
-    def list_tenants(self) -> list[Tenant]: ...
-    def list_accounts(self, tenant_id: str | None) -> list[StoredAccount]: ...
 
 
 def prometheus_text(store: MetricsStore) -> str:

@@ -21,10 +21,9 @@ import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any, Protocol
+from typing import Any
 
 from mailproxy.domain.clock import Clock
-from mailproxy.domain.record import MessageEvent
 from mailproxy.domain.reporting import (
     MAX_CALLS_PER_RUN,
     MAX_EVENTS_PER_CALL,
@@ -37,6 +36,7 @@ from mailproxy.domain.reporting import (
 )
 from mailproxy.domain.tenant import Tenant
 from mailproxy.outbound_http import UrlPolicy
+from mailproxy.service.ports import Opener, ReportingStore
 from mailproxy.timeouts import HTTP_CONNECT_SECONDS, REPORT_CALL_SECONDS
 
 # Longer than the longest run for one tenant (every call at its connect and read timeouts),
@@ -46,32 +46,6 @@ LEASE_SECONDS = 180.0
 MAX_ANSWER_BYTES = 64 * 1024
 # A call is started only with this much of the invocation left beyond its own timeouts.
 _TIME_MARGIN_SECONDS = 5.0
-
-
-class ReportingStore(Protocol):
-    def tenants_for_sync(
-        self, tenant_ids: Sequence[str] | None = None
-    ) -> list[tuple[Tenant, SyncState]]: ...
-    def sync_state(self, tenant_id: str) -> SyncState | None: ...
-    def has_unreported(self, tenant_id: str) -> bool: ...
-    def unreported_events(self, tenant_id: str, limit: int = ...) -> list[MessageEvent]: ...
-    def mark_reported(self, tenant_id: str, events: Sequence[MessageEvent], now: float) -> int: ...
-    def acquire_sync_lease(self, tenant_id: str, now: float, seconds: float) -> bool: ...
-    def record_sync(
-        self,
-        tenant_id: str,
-        now: float,
-        *,
-        ok: bool,
-        next_sync_after: float | None,
-        failures: int,
-        retry_after: float | None,
-        lease_until: float | None = None,
-    ) -> None: ...
-
-
-class Opener(Protocol):
-    def open(self, sealed: str, context: dict[str, str]) -> str: ...
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,6 @@ it; a claim takes it off the watch). Work per tick is bounded; what is left wait
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Protocol
 
 from mailproxy.domain.record import MessageState
 from mailproxy.domain.scheduling import (
@@ -22,21 +21,9 @@ from mailproxy.domain.scheduling import (
 from mailproxy.domain.status import MessageStatus
 from mailproxy.domain.submission import queue_delay
 from mailproxy.queueing import Enqueue, Reference
+from mailproxy.service.ports import Queues, SchedulingStore, TakesDue
 
 PER_SHARD_LIMIT = 250
-
-
-class TakesDue(Protocol):
-    def take_due(self, state: MessageState, watch_at: float) -> bool: ...
-
-
-class SchedulingStore(TakesDue, Protocol):
-    def due_messages(self, shard: str, until: float, limit: int) -> list[MessageState]: ...
-    def held_messages(self, tenant_id: str, limit: int = 1000) -> list[MessageState]: ...
-
-
-class Queues(Protocol):
-    def send(self, items: list[Enqueue]) -> None: ...
 
 
 @dataclass

@@ -6,10 +6,9 @@ import json
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any
 
 from mailproxy.auth import WRONG_TENANT, Principal, Unauthorized
-from mailproxy.domain.account import StoredAccount
 from mailproxy.domain.clock import Clock
 from mailproxy.domain.errors import (
     BadRequest,
@@ -35,6 +34,7 @@ from mailproxy.domain.submission import (
 )
 from mailproxy.outbound_http import UrlPolicy, url_problem
 from mailproxy.queueing import Enqueue, Reference
+from mailproxy.service.ports import Queues, SubmissionStore
 
 # One message with its inline attachments, as stored: what the API can carry (a larger
 # payload goes to the S3 payload bucket, so no DynamoDB item limit applies).
@@ -47,19 +47,6 @@ class SubmissionPolicy:
 
     url_policy: UrlPolicy = field(default_factory=UrlPolicy)
     s3_buckets: frozenset[str] = frozenset()
-
-
-class SubmissionStore(Protocol):
-    def get_account(self, tenant_id: str, account_id: str) -> StoredAccount | None: ...
-    def tenants_with_account(self, account_id: str) -> list[str]: ...
-    def get_states(self, tenant_id: str, ids: list[str]) -> dict[str, MessageState]: ...
-    def save_submissions(self, writes: list[SubmissionWrite]) -> set[str]: ...
-    def confirm_queued(self, references: list[Reference]) -> None: ...
-    def add_counts(self, counts: Counts) -> None: ...
-
-
-class Queues(Protocol):
-    def send(self, items: list[Enqueue]) -> None: ...
 
 
 @dataclass

@@ -2,21 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Any, Protocol
+from typing import Any
 
 from mailproxy.auth import Principal
 from mailproxy.domain.clock import Clock
 from mailproxy.domain.errors import BadRequest
-from mailproxy.domain.tenant import ALL_BATCHES, ActivationRefused, Tenant, activate, suspend
+from mailproxy.domain.tenant import ALL_BATCHES, ActivationRefused, activate, suspend
 from mailproxy.service.housekeeping import tenant_in_scope
-from mailproxy.service.scheduling import Queues, SchedulingStore, release_held
+from mailproxy.service.ports import Queues, SuspensionStore
+from mailproxy.service.scheduling import release_held
 from mailproxy.service.tenants import tenant_not_found
-
-
-class SuspensionStore(SchedulingStore, Protocol):
-    def get_tenant(self, tenant_id: str) -> Tenant | None: ...
-    def patch_tenant(self, tenant_id: str, patch: dict[str, Any], now: float) -> bool: ...
-    def count_active(self, tenant_id: str, batch_code: str | None = None) -> int: ...
 
 
 def change_suspension(

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import replace
-from typing import Any, Protocol
+from typing import Any
 
 from mailproxy.auth import Principal, hash_api_key, new_api_key, require_admin, scoped_tenant
 from mailproxy.domain.clock import Clock
@@ -23,18 +23,7 @@ from mailproxy.domain.tenant import (
 )
 from mailproxy.outbound_http import UrlPolicy, url_problem
 from mailproxy.secret_box import client_auth_context
-
-
-class TenantStore(Protocol):
-    def get_tenant(self, tenant_id: str) -> Tenant | None: ...
-    def list_tenants(self) -> list[Tenant]: ...
-    def create_tenant(self, tenant: Tenant) -> bool: ...
-    def patch_tenant(self, tenant_id: str, patch: dict[str, Any], now: float) -> bool: ...
-    def delete_tenant(self, tenant_id: str) -> bool: ...
-
-
-class Sealer(Protocol):
-    def seal(self, plaintext: str, context: dict[str, str]) -> str: ...
+from mailproxy.service.ports import Sealer, TenantStore
 
 
 def tenant_not_found(tenant_id: str) -> NotFound:

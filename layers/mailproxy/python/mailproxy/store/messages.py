@@ -27,12 +27,16 @@ from mailproxy.domain.ports import (
     ClaimResult,
     CountersChanged,
     DeleteOutcome,
+    Failed,
+    HandedBack,
     NotClaimable,
+    Retry,
+    Sent,
     StoredBody,
     SubmissionWrite,
 )
 from mailproxy.domain.priority import Priority
-from mailproxy.domain.rate_limit import SlotRelease, SlotWrite, WindowCounts
+from mailproxy.domain.rate_limit import SlotWrite, WindowCounts
 from mailproxy.domain.record import MessageEvent, MessageState
 from mailproxy.domain.scheduling import due_shard, held_shard
 from mailproxy.domain.status import FINAL_STATUSES, WAITING_STATUSES, EventType, MessageStatus
@@ -479,43 +483,12 @@ class MessageRecords(Records):
             (m.status == MessageStatus.SENDING.value) & (m.lease_until < now)
         )
 
-    def finish_attempt(
-        self,
-        tenant_id: str,
-        message_id: str,
-        claim_token: str,
-        *,
-        status: MessageStatus,
-        now: float,
-        events: list[MessageEvent],
-        error: str | None = None,
-        due_ts: float | None = None,
-        new_ticket: str | None = None,
-        retries: int | None = None,
-        release: list[SlotRelease] | None = None,
-        refused: dict[str, str] | None = None,
-        watch_at: float | None = None,
-    ) -> None:
-        """Record the outcome of the attempt holding claim_token, with its events (and the
-        rate-limit slots it gives back), in one transaction; StaleWrite when that attempt no
-        longer owns the message."""
-        outcome = AttemptOutcome(
-            tenant_id,
-            message_id,
-            claim_token,
-            status,
-            now,
-            events,
-            error=error,
-            due_ts=due_ts,
-            new_ticket=new_ticket,
-            retries=retries,
-            release=release or [],
-            refused=refused,
-            watch_at=watch_at,
-        )
+    def finish_attempt(self, outcome: AttemptOutcome) -> None:
+        """Record the outcome of the attempt holding its claim token, with its events (and
+        the rate-limit slots it gives back), in one transaction; StaleWrite when that attempt
+        no longer owns the message."""
         if self.finish_many([outcome]):
-            raise StaleWrite(message_id)
+            raise StaleWrite(outcome.message_id)
 
     def finish_many(self, outcomes: list[AttemptOutcome]) -> set[int]:
         """Record these outcomes (of distinct messages) in as few transactions as they fit
@@ -602,20 +575,18 @@ class MessageRecords(Records):
             m.lease_until.remove(),
             *self._watch(outcome.tenant_id, outcome.message_id, outcome.watch_at),
         ]
-        if outcome.status is MessageStatus.SENT:
-            actions += [m.sent_ts.set(now), m.deferred_ts.remove(), m.error.remove()]
-            if outcome.refused:
-                actions.append(m.refused.set(outcome.refused))
-        elif outcome.status is MessageStatus.ERROR:
-            actions += [m.error_ts.set(now), m.error.set(outcome.error), m.deferred_ts.remove()]
-        else:
-            assert outcome.due_ts is not None
-            assert outcome.new_ticket is not None
-            actions += [m.deferred_ts.set(outcome.due_ts), m.ticket.set(outcome.new_ticket)]
-            if outcome.error is not None:
-                actions.append(m.error.set(outcome.error))
-        if outcome.retries is not None:
-            actions.append(m.retries.set(outcome.retries))
+        match outcome.result:
+            case Sent(refused=refused):
+                actions += [m.sent_ts.set(now), m.deferred_ts.remove(), m.error.remove()]
+                if refused:
+                    actions.append(m.refused.set(refused))
+            case Failed(error=error):
+                actions += [m.error_ts.set(now), m.error.set(error), m.deferred_ts.remove()]
+            case Retry(error=error, due_ts=due_ts, new_ticket=ticket, retries=retries):
+                actions += [m.deferred_ts.set(due_ts), m.ticket.set(ticket), m.error.set(error)]
+                actions.append(m.retries.set(retries))
+            case HandedBack(due_ts=due_ts, new_ticket=ticket):
+                actions += [m.deferred_ts.set(due_ts), m.ticket.set(ticket)]
         return actions
 
     # -- listing ----------------------------------------------------------------------------
