@@ -103,6 +103,16 @@ class Bounce:
 
 
 @dataclass(frozen=True)
+class MailboxCursor:
+    """Where the last run of the bounce reader stopped in its folder: the folder's
+    UIDVALIDITY and the last UID it handled. UIDs only grow while UIDVALIDITY stays; a new
+    UIDVALIDITY voids the UIDs, and the reader then reads whatever is still in the folder."""
+
+    uidvalidity: int
+    last_uid: int
+
+
+@dataclass(frozen=True)
 class NotABounce:
     """Mail in the bounce mailbox that reports no failure (an auto-reply, a success DSN, a
     person's answer): left where it is, counted apart."""
