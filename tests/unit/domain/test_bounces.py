@@ -11,10 +11,18 @@ from mailproxy.domain.bounces import (
     MAX_REASON_CHARS,
     Bounce,
     BounceType,
+    FailedRecipient,
     NotABounce,
+    SentMessage,
+    bounce_event,
+    bounce_key,
+    bounce_ts_of,
     bounce_type_of,
+    consistent,
+    latest_for_recipient,
     parse_notification,
 )
+from mailproxy.domain.reporting import is_final, report_entry
 
 FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "bounces"
 
@@ -105,9 +113,7 @@ def test_a_notification_returning_only_the_message_id() -> None:
 
 def _dsn(*recipient_blocks: str, returned: str = "") -> bytes:
     blocks = "\n".join(recipient_blocks)
-    tail = (
-        f"--B\nContent-Type: text/rfc822-headers\n\n{returned}\n" if returned else ""
-    )
+    tail = f"--B\nContent-Type: text/rfc822-headers\n\n{returned}\n" if returned else ""
     return (
         "From: MAILER-DAEMON@mx.test\nTo: bounces@proxy.test\nSubject: DSN\n"
         "MIME-Version: 1.0\n"
@@ -175,3 +181,63 @@ def test_the_class_of_the_code_decides_hard_or_soft(code: str, expected: BounceT
 def test_garbage_is_not_a_bounce(raw: bytes) -> None:
     # Given bytes that are no notification / Then reading them raises nothing
     assert isinstance(parse_notification(raw), NotABounce)
+
+
+def _sent(**fields: object) -> SentMessage:
+    base: dict[str, object] = {
+        "tenant_id": "acme",
+        "id": "42",
+        "message_id_header": None,
+        "recipients": (),
+        "sent_ts": 100.0,
+    }
+    return SentMessage(**(base | fields))  # type: ignore[arg-type]
+
+
+def test_a_candidate_is_checked_against_the_message_id_then_the_recipients() -> None:
+    bounce = _bounce("postfix_hard_511.eml")
+    mid = "<9d1c27a0b4e54f7c8a1e2b3c4d5e6f70@acme.example>"
+    # The Message-ID decides when both are known, whatever the recipients
+    assert consistent(_sent(message_id_header=mid, recipients=("x@y.test",)), bounce)
+    assert not consistent(_sent(message_id_header="<other@x>"), bounce)
+    # ...else the recipients, when both are known
+    assert consistent(_sent(recipients=("Nobody@Customer.example",)), bounce)
+    assert not consistent(_sent(recipients=("x@y.test",)), bounce)
+    # ...else nothing contradicts it
+    assert consistent(_sent(), bounce)
+
+
+def test_the_latest_for_a_recipient_stays_within_one_tenant() -> None:
+    older, newer = _sent(id="a", sent_ts=10.0), _sent(id="b", sent_ts=20.0)
+    assert latest_for_recipient([older, newer], before=30.0) == newer
+    # Sent after the notification: not it
+    assert latest_for_recipient([older, newer], before=15.0) == older
+    # Two tenants, or two at the same moment: no guess
+    assert latest_for_recipient([older, _sent(tenant_id="globex", id="c")], 200.0) is None
+    assert latest_for_recipient([newer, _sent(id="d", sent_ts=20.0)], 30.0) is None
+    assert latest_for_recipient([], 30.0) is None
+
+
+def test_the_bounce_event_and_its_report_line() -> None:
+    # Given a failure / When its event is made
+    failure = FailedRecipient("r@x.test", BounceType.SOFT, "4.2.2", "Mailbox full")
+    event = bounce_event("m-1", failure, 1796116447.5)
+    # Then the report line is SPEC.md's {id, bounce_ts, bounce_type, bounce_code, bounce_reason}
+    assert report_entry(event) == {
+        "id": "m-1",
+        "bounce_ts": 1796116447,
+        "bounce_type": "soft",
+        "bounce_code": "4.2.2",
+        "bounce_reason": "Mailbox full",
+    }
+    # ...a bounce is no final outcome (the message was sent), and the same failure has the
+    # same key whatever the case of the address; another code, another key
+    assert not is_final(event)
+    assert bounce_key("R@X.test", "4.2.2") == bounce_key("r@x.test", "4.2.2")
+    assert bounce_key("r@x.test", "5.2.2") != bounce_key("r@x.test", "4.2.2")
+
+
+def test_the_bounce_time_is_the_notification_date_unless_it_is_in_the_future() -> None:
+    bounce = _bounce("postfix_hard_511.eml")
+    assert bounce_ts_of(bounce, now=1796116447.0 + 60) == 1796116447.0
+    assert bounce_ts_of(bounce, now=1796116000.0) == 1796116000.0

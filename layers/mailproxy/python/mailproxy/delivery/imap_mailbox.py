@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from types import TracebackType
 from typing import Literal
 
-from mailproxy.domain.bounces import MailboxCursor
+from mailproxy.domain.bounces import MailboxCursor, MailboxMessage
 from mailproxy.domain.errors import MailboxFailure
 
 Security = Literal["ssl", "starttls", "plain"]
@@ -53,12 +53,6 @@ class ImapSettings:
     # Flat, so it needs no knowledge of the server's hierarchy delimiter.
     processed_folder: str = "Mailproxy-Processed"
     timeout_seconds: float = 30.0
-
-
-@dataclass(frozen=True)
-class MailboxMessage:
-    uid: int
-    raw: bytes
 
 
 class ImapMailbox:

@@ -19,13 +19,17 @@ import email
 import email.message
 import email.parser
 import email.utils
+import hashlib
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC
 from enum import StrEnum
 
 from flufl.bounce import all_failures
+
+from mailproxy.domain.record import MessageEvent, event_id_for
+from mailproxy.domain.status import EventType
 
 MAIL_ID_HEADER = "X-Genro-Mail-ID"
 # Reasons are kept whole up to this length: enough for any MTA's diagnostic, bounded for the
@@ -113,6 +117,14 @@ class MailboxCursor:
 
 
 @dataclass(frozen=True)
+class MailboxMessage:
+    """One mail of the bounce mailbox as read: its UID in the folder, and its bytes."""
+
+    uid: int
+    raw: bytes
+
+
+@dataclass(frozen=True)
 class NotABounce:
     """Mail in the bounce mailbox that reports no failure (an auto-reply, a success DSN, a
     person's answer): left where it is, counted apart."""
@@ -123,9 +135,7 @@ class NotABounce:
 def parse_notification(raw: bytes) -> Bounce | NotABounce:
     """Reads one mail of the bounce mailbox (its bytes as the IMAP server returns them)."""
     msg = email.message_from_bytes(raw)
-    reports = [
-        part for part in msg.walk() if part.get_content_type() == "message/delivery-status"
-    ]
+    reports = [part for part in msg.walk() if part.get_content_type() == "message/delivery-status"]
     if reports:
         failures = _rfc3464_failures(reports)
         if not failures:
@@ -145,6 +155,81 @@ def parse_notification(raw: bytes) -> Bounce | NotABounce:
         notified_at=_date_of(msg),
         form=form,
     )
+
+
+@dataclass(frozen=True)
+class SentMessage:
+    """A message the proxy sent, as the bounce reader finds it: enough to check a match."""
+
+    tenant_id: str
+    id: str  # the client's id, the X-Genro-Mail-ID header (unique within the tenant)
+    # The Message-ID header it was sent with (delivery/mime.py's stable_message_id).
+    message_id_header: str | None = None
+    # Its To, Cc and Bcc, lower-cased; empty when unknown.
+    recipients: tuple[str, ...] = ()
+    sent_ts: float | None = None
+
+
+def consistent(candidate: SentMessage, bounce: Bounce) -> bool:
+    """Whether the notification can be about this message. An X-Genro-Mail-ID is unique only
+    within a tenant (clients choose ids like "42"), so a candidate found by it is checked
+    against what else the notification says: its Message-ID when both are known, else its
+    recipients (failed, or in the returned headers) when both are known."""
+    if bounce.message_id and candidate.message_id_header:
+        return candidate.message_id_header == bounce.message_id
+    addresses = set(bounce.recipients) | set(bounce.returned_recipients)
+    if addresses and candidate.recipients:
+        return bool(addresses & {r.lower() for r in candidate.recipients})
+    return True
+
+
+def latest_for_recipient(candidates: Sequence[SentMessage], before: float) -> SentMessage | None:
+    """The last resort, when the notification names no message: among the recent messages
+    sent to a failed recipient, the latest sent before the notification. None when they
+    belong to more than one tenant (one tenant must never receive another's bounce) or when
+    two were sent at that same latest moment."""
+    sent = [c for c in candidates if c.sent_ts is not None and c.sent_ts <= before]
+    if not sent or len({c.tenant_id for c in sent}) > 1:
+        return None
+    latest = max(c.sent_ts or 0.0 for c in sent)
+    found = {(c.tenant_id, c.id): c for c in sent if c.sent_ts == latest}
+    return next(iter(found.values())) if len(found) == 1 else None
+
+
+def bounce_key(recipient: str, code: str) -> str:
+    """The same for the same failure of the same recipient: a notification delivered twice, or
+    a second one for the same failure, records one event."""
+    return hashlib.sha256(f"{recipient.lower()}\0{code}".encode()).hexdigest()[:16]
+
+
+def bounce_event(message_id: str, failure: FailedRecipient, at: float) -> MessageEvent:
+    """The `bounce` event of one failed recipient (SPEC.md: bounce_type, bounce_code,
+    bounce_reason), at `at` (bounce_ts_of)."""
+    return MessageEvent(
+        event_id=event_id_for(
+            at,
+            message_id,
+            f"bounce-{bounce_key(failure.recipient, failure.code)}",
+            EventType.BOUNCE,
+        ),
+        message_id=message_id,
+        event_type=EventType.BOUNCE,
+        event_ts=at,
+        description=failure.reason,
+        metadata={
+            "bounce_type": failure.bounce_type.value,
+            "bounce_code": failure.code,
+            "bounce_reason": failure.reason,
+            "bounce_recipient": failure.recipient,
+        },
+    )
+
+
+def bounce_ts_of(bounce: Bounce, now: float) -> float:
+    """When the bounce happened: the notification's Date, unless it has none or one in the
+    future (a wrong clock at the remote MTA), then now."""
+    at = bounce.notified_at
+    return at if at is not None and 0 < at <= now else now
 
 
 def bounce_type_of(code: str) -> BounceType:
@@ -179,9 +264,7 @@ def _recipient_failure(block: email.message.Message) -> FailedRecipient | None:
         default = "4.0.0"
     else:
         return None
-    recipient = _address(block.get("Original-Recipient")) or _address(
-        block.get("Final-Recipient")
-    )
+    recipient = _address(block.get("Original-Recipient")) or _address(block.get("Final-Recipient"))
     if not recipient:
         return None
     code = status.group(0) if status else default
@@ -298,9 +381,7 @@ def _returned_keys(msg: email.message.Message) -> tuple[str | None, str | None, 
 
 def _recipients_of(headers: email.message.Message) -> tuple[str, ...]:
     fields = [str(v) for name in ("To", "Cc") for v in headers.get_all(name, [])]
-    return tuple(
-        dict.fromkeys(a.lower() for _, a in email.utils.getaddresses(fields) if "@" in a)
-    )
+    return tuple(dict.fromkeys(a.lower() for _, a in email.utils.getaddresses(fields) if "@" in a))
 
 
 def _message_id(value: object) -> str | None:
