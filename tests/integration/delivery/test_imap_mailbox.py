@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from mailproxy.delivery.imap_mailbox import ImapMailbox
+from mailproxy.delivery.imap_mailbox import MAX_MESSAGE_BYTES, ImapMailbox
 from mailproxy.domain.bounces import MailboxCursor
 from mailproxy.domain.errors import MailboxFailure
 from tests.support.imap_server import ImapServer
@@ -146,3 +146,38 @@ def test_the_server_support_keeps_its_files_in_the_given_folder(tmp_path: Path) 
     # The server's certificate and log live in its work folder, not in the tree
     ImapServer(tmp_path)
     assert {p.name for p in tmp_path.iterdir()} == {"imap-cert.pem", "imap-key.pem"}
+
+
+@pytest.mark.parametrize("uidplus", [True, False])
+def test_without_move_processed_mail_is_copied_then_deleted(
+    server: ImapServer, folder: str, uidplus: bool
+) -> None:
+    # Given a server that lists no MOVE (and, the second time, no UIDPLUS either)
+    processed = server.append(folder, _mail(1))
+    kept = server.append(folder, _mail(2))
+    settings = replace(server.settings(folder), processed_folder=f"{folder}-done")
+    with ImapMailbox(settings, server.client_context()) as mailbox:
+        mailbox._capabilities -= {"MOVE"} if uidplus else {"MOVE", "UIDPLUS"}
+        # When a mail is marked processed
+        mailbox.mark_processed(processed)
+        # Then a copy is in the processed folder, and reading skips the original
+        assert [m.uid for m in mailbox.new_messages(None)] == [kept]
+    assert len(server.uids(f"{folder}-done")) == 1
+    if uidplus:
+        # ...which UID EXPUNGE removed (that one only)
+        assert server.uids(folder) == [kept]
+    else:
+        # ...which stays, \Deleted: a plain EXPUNGE would remove others' \Deleted mail too
+        assert server.uids(folder) == [processed, kept]
+        assert "\\Deleted" in server.flags(folder, processed)
+
+
+def test_a_huge_mail_is_read_up_to_the_limit(server: ImapServer, folder: str) -> None:
+    # Given a notification returning a message with a large attachment
+    uid = server.append(folder, _mail(1) + b"x" * (MAX_MESSAGE_BYTES + 4096))
+    with ImapMailbox(server.settings(folder), server.client_context()) as mailbox:
+        # When read / Then its first MAX_MESSAGE_BYTES come (the report and headers are first)
+        [message] = mailbox.new_messages(None)
+    assert message.uid == uid
+    assert len(message.raw) == MAX_MESSAGE_BYTES
+    assert message.raw.startswith(b"From: a@b.test")

@@ -13,6 +13,7 @@ The ports are declared here for now; they belong with the others (domain/ports.p
 
 from __future__ import annotations
 
+import logging
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from contextlib import AbstractContextManager
@@ -36,6 +37,10 @@ from mailproxy.domain.bounces import (
 from mailproxy.domain.clock import Clock
 from mailproxy.domain.errors import MailboxFailure, StorageFailure
 from mailproxy.domain.record import MessageEvent
+
+# flufl.bounce logs a line at INFO for each of its 17 detectors on every mail: its errors
+# (a detector tripping on a malformed mail) are all that is worth a log line.
+logging.getLogger("flufl.bounce").setLevel(logging.WARNING)
 
 # How far back the last resort (matching by recipient) looks: bounces come back within
 # minutes, a few within the retry period of the remote MTA (Postfix: 5 days).
