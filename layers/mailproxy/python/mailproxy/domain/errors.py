@@ -83,3 +83,13 @@ class StorageFailure(Exception):
     def __init__(self, detail: str) -> None:
         super().__init__(detail)
         self.detail = detail
+
+
+class MailboxFailure(Exception):
+    """The bounce mailbox (IMAP) refused or failed: unreachable, timed out, TLS not verified,
+    login refused, a command answered NO or BAD. The run stops; the next one tries again from
+    the cursor, so nothing is lost."""
+
+    def __init__(self, detail: str) -> None:
+        super().__init__(detail)
+        self.detail = detail

@@ -2,7 +2,8 @@
 endpoint is due a call, how long to wait after a failed one, what the client's answer asks.
 
 The contract (SPEC.md, "Delivery reports"): the proxy POSTs
-`{"delivery_report": [{id, sent_ts} | {id, error_ts, error} | {id, deferred_ts, deferred_reason}]}`
+`{"delivery_report": [{id, sent_ts} | {id, error_ts, error} | {id, deferred_ts, deferred_reason}
+| {id, bounce_ts, bounce_type, bounce_code, bounce_reason}]}`
 to `client_base_url + client_sync_path`; a 2xx marks those events reported; the client answers
 `{ok, queued?, next_sync_after?}`. An active tenant with nothing to report is still called, with
 an empty list, every SYNC_INTERVAL_SECONDS.
@@ -75,6 +76,14 @@ def report_entry(event: MessageEvent) -> dict[str, Any] | None:
             "id": event.message_id,
             "deferred_ts": int(due if due is not None else event.event_ts),
             "deferred_reason": reason if isinstance(reason, str) else (event.description or ""),
+        }
+    if event.event_type is EventType.BOUNCE:
+        return {
+            "id": event.message_id,
+            "bounce_ts": int(event.event_ts),
+            "bounce_type": event.metadata.get("bounce_type"),
+            "bounce_code": event.metadata.get("bounce_code"),
+            "bounce_reason": event.metadata.get("bounce_reason", event.description or ""),
         }
     return None
 

@@ -30,3 +30,4 @@ class EventType(StrEnum):
     ERROR = "error"
     DEFERRED = "deferred"
     AMBIGUOUS = "ambiguous"
+    BOUNCE = "bounce"  # a delivery status notification came back (domain/bounces.py)
