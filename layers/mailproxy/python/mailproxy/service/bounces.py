@@ -15,10 +15,8 @@ from __future__ import annotations
 
 import logging
 from collections import Counter
-from collections.abc import Callable, Iterable, Sequence
-from contextlib import AbstractContextManager
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Protocol
 
 from mailproxy.domain.bounces import (
     Bounce,
@@ -36,7 +34,13 @@ from mailproxy.domain.bounces import (
 )
 from mailproxy.domain.clock import Clock
 from mailproxy.domain.errors import MailboxFailure, StorageFailure
-from mailproxy.domain.record import MessageEvent
+from mailproxy.service.ports import (
+    BounceEvents,
+    BounceMailbox,
+    CursorStore,
+    MailboxOpener,
+    MessageLookup,
+)
 
 # flufl.bounce logs a line at INFO for each of its 17 detectors on every mail: its errors
 # (a detector tripping on a malformed mail) are all that is worth a log line.
@@ -50,65 +54,6 @@ MAX_MESSAGES_PER_RUN = 500
 # The remote MTA's clock may be behind ours: a message sent this much after the
 # notification's Date may still be the one it is about.
 CLOCK_SKEW_SECONDS = 300
-
-
-class BounceMailbox(Protocol):
-    """The bounce mailbox, open for one run (delivery/imap_mailbox.py's ImapMailbox)."""
-
-    @property
-    def uidvalidity(self) -> int: ...
-
-    def new_messages(self, cursor: MailboxCursor | None) -> Iterable[MailboxMessage]:
-        """Above the cursor while its UIDVALIDITY holds; else all that is in the folder (but
-        what is marked unmatched, where the server can say so). In UID order."""
-        ...
-
-    def mark_processed(self, uid: int) -> None:
-        """Out of the folder, so it is never read again."""
-        ...
-
-    def mark_unmatched(self, uid: int) -> None:
-        """Kept in the folder, seen, for a person to look at."""
-        ...
-
-
-# Opens (connects, logs in, selects) one mailbox session for the run; closed at its end.
-MailboxOpener = Callable[[], AbstractContextManager[BounceMailbox]]
-
-
-class MessageLookup(Protocol):
-    """Finds the sent message a notification is about. Message ids are unique per tenant
-    only, and the notification does not say the tenant: every method looks across tenants
-    and may find several; the use case decides between them.
-
-    A store adapter needs: the messages by id across tenants (an index on the id alone),
-    by the Message-ID header they were sent with (an index on a stored copy of it: the
-    default Message-ID is a hash of (tenant, id) and cannot be reversed), and by recipient
-    among those sent since a time."""
-
-    def by_mail_id(self, mail_id: str) -> Sequence[SentMessage]: ...
-
-    def by_message_id(self, message_id: str) -> Sequence[SentMessage]: ...
-
-    def by_recipient(self, recipient: str, since: float) -> Sequence[SentMessage]: ...
-
-
-class BounceEvents(Protocol):
-    def record_bounce(self, message: SentMessage, event: MessageEvent, dedupe_key: str) -> bool:
-        """Writes the event in the message's history, unreported (so the reporter sends it),
-        unless this message already has a bounce recorded under `dedupe_key` (the same
-        recipient and code: bounce_key); True when it wrote. Writing the event and the key
-        is one conditional write (a transaction), so a crash cannot leave one without the
-        other."""
-        ...
-
-
-class CursorStore(Protocol):
-    """Where the last run stopped, per mailbox (one item; DynamoDB in production)."""
-
-    def load(self, mailbox_key: str) -> MailboxCursor | None: ...
-
-    def save(self, mailbox_key: str, cursor: MailboxCursor) -> None: ...
 
 
 @dataclass(frozen=True)

@@ -16,11 +16,13 @@ Lambda's cold start nothing.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
+from contextlib import AbstractContextManager
 from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
     from mailproxy.domain.account import Account, StoredAccount
+    from mailproxy.domain.bounces import MailboxCursor, MailboxMessage, SentMessage
     from mailproxy.domain.large_files import FileLink
     from mailproxy.domain.metrics import Counts, Series
     from mailproxy.domain.ports import (
@@ -265,3 +267,65 @@ class ReportingStore(Protocol):
         retry_after: float | None,
         lease_until: float | None = None,
     ) -> None: ...
+
+
+# -- the bounce reader (service/bounces.py) ---------------------------------------------------
+
+
+class BounceMailbox(Protocol):
+    """The bounce mailbox, open for one run (delivery/imap_mailbox.py's ImapMailbox)."""
+
+    @property
+    def uidvalidity(self) -> int: ...
+
+    def new_messages(self, cursor: MailboxCursor | None) -> Iterable[MailboxMessage]:
+        """Above the cursor while its UIDVALIDITY holds; else all that is in the folder (but
+        what is marked unmatched, where the server can say so). In UID order."""
+        ...
+
+    def mark_processed(self, uid: int) -> None:
+        """Out of the folder, so it is never read again."""
+        ...
+
+    def mark_unmatched(self, uid: int) -> None:
+        """Kept in the folder, seen, for a person to look at."""
+        ...
+
+
+# Opens (connects, logs in, selects) one mailbox session for the run; closed at its end.
+MailboxOpener = Callable[[], AbstractContextManager["BounceMailbox"]]
+
+
+class MessageLookup(Protocol):
+    """Finds the sent message a notification is about. Message ids are unique per tenant
+    only, and the notification does not say the tenant: every method looks across tenants
+    and may find several; the use case decides between them.
+
+    A store adapter needs: the messages by id across tenants (an index on the id alone),
+    by the Message-ID header they were sent with (an index on a stored copy of it: the
+    default Message-ID is a hash of (tenant, id) and cannot be reversed), and by recipient
+    among those sent since a time."""
+
+    def by_mail_id(self, mail_id: str) -> Sequence[SentMessage]: ...
+
+    def by_message_id(self, message_id: str) -> Sequence[SentMessage]: ...
+
+    def by_recipient(self, recipient: str, since: float) -> Sequence[SentMessage]: ...
+
+
+class BounceEvents(Protocol):
+    def record_bounce(self, message: SentMessage, event: MessageEvent, dedupe_key: str) -> bool:
+        """Writes the event in the message's history, unreported (so the reporter sends it),
+        unless this message already has a bounce recorded under `dedupe_key` (the same
+        recipient and code: bounce_key); True when it wrote. Writing the event and the key
+        is one conditional write (a transaction), so a crash cannot leave one without the
+        other."""
+        ...
+
+
+class CursorStore(Protocol):
+    """Where the last run stopped, per mailbox (one item; DynamoDB in production)."""
+
+    def load(self, mailbox_key: str) -> MailboxCursor | None: ...
+
+    def save(self, mailbox_key: str, cursor: MailboxCursor) -> None: ...
