@@ -16,8 +16,16 @@ from aws_lambda_powertools.event_handler.openapi.params import Path, Query
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from mailproxy import auth, runtime
-from mailproxy.domain.account import AccountChange
-from mailproxy.domain.commands import CleanupRequest, DeleteMessagesRequest, ErrorBody
+from mailproxy.api import responses
+from mailproxy.api.requests import (
+    AccountChange,
+    AddMessagesRequest,
+    CleanupRequest,
+    DeleteMessagesRequest,
+    TenantIn,
+    TenantUpdate,
+)
+from mailproxy.api.responses import ErrorBody
 from mailproxy.domain.errors import (
     BadRequest,
     InvalidRequest,
@@ -25,8 +33,7 @@ from mailproxy.domain.errors import (
     PayloadTooLarge,
     StorageFailure,
 )
-from mailproxy.domain.message import AddMessagesRequest
-from mailproxy.domain.tenant import TENANT_ID_PATTERN, TenantIn, TenantUpdate
+from mailproxy.domain.tenant import TENANT_ID_PATTERN
 from mailproxy.queueing import new_ticket
 from mailproxy.service import (
     accounts,
@@ -47,7 +54,6 @@ app = APIGatewayHttpResolver(enable_validation=True)
 API_TITLE = "mailproxy"
 API_DESCRIPTION = "A serverless email proxy speaking the HTTP API of genro-mail-proxy 0.6."
 
-OK = {"ok": True}
 TenantIdQuery = Annotated[str | None, Query(pattern=TENANT_ID_PATTERN)]
 TenantIdPath = Annotated[str, Path(pattern=TENANT_ID_PATTERN)]
 
@@ -63,6 +69,8 @@ ERRORS: dict[int, OpenAPIResponse] = {
     404: _error("Not found"),
     413: _error("Over a size limit"),
 }
+# Given without content, the 200 is documented with the route's return type.
+RESPONSES: dict[int, OpenAPIResponse] = {200: {"description": "Successful Response"}, **ERRORS}
 
 
 def _json(status: int, body: Any) -> Response:
@@ -207,41 +215,19 @@ def _not_found(_: Exception) -> Response:
 
 
 @app.get("/health", summary="Liveness, no token needed")
-def health() -> dict[str, str]:
-    return {"status": "ok"}
-
-
-def _openapi_json() -> str:
-    return app.get_openapi_json_schema(title=API_TITLE, description=API_DESCRIPTION)
+def health() -> responses.Health:
+    return responses.Health()
 
 
 # No return annotation: Powertools would try to build a schema for `Response` itself.
 @app.get("/openapi.json", include_in_schema=False)
 def openapi():
-    return Response(
-        status_code=200, content_type=content_types.APPLICATION_JSON, body=_openapi_json()
-    )
+    body = app.get_openapi_json_schema(title=API_TITLE, description=API_DESCRIPTION)
+    return Response(status_code=200, content_type=content_types.APPLICATION_JSON, body=body)
 
 
-@app.get("/docs", include_in_schema=False)
-def docs():
-    # Built on request: the Swagger UI bundle is large and most invocations never need it.
-    from pathlib import Path
-
-    import aws_lambda_powertools.event_handler as event_handler
-    from aws_lambda_powertools.event_handler.openapi.swagger_ui.html import (
-        generate_swagger_html,
-    )
-
-    assets = Path(event_handler.__file__).parent / "openapi" / "swagger_ui"
-    html = generate_swagger_html(
-        _openapi_json().replace("</", "<\\/"),
-        (assets / "swagger-ui-bundle.min.js").read_text(encoding="utf-8"),
-        (assets / "swagger-ui.min.css").read_text(encoding="utf-8"),
-        "",
-        None,
-    )
-    return Response(status_code=200, content_type="text/html", body=html)
+# Powertools' own page; it reads the Swagger UI files it ships only when /docs is asked for.
+app.enable_swagger(path="/docs", title=API_TITLE, description=API_DESCRIPTION)
 
 
 # No return annotation: Powertools would try to build a schema for `Response` itself.
@@ -283,50 +269,60 @@ def download_file(token: str):
     )
 
 
-@app.get("/status", summary="Token check and service state", responses=ERRORS)
-def status() -> dict[str, Any]:
+@app.get("/status", summary="Token check and service state", responses=RESPONSES)
+def status() -> responses.Status:
     caller()
-    return {"ok": True, "active": True}
+    return responses.Status(active=True)
 
 
-@app.post("/commands/run-now", summary="Wake scheduling and delivery reports now", responses=ERRORS)
-def run_now() -> dict[str, Any]:
+@app.post(
+    "/commands/run-now", summary="Wake scheduling and delivery reports now", responses=RESPONSES
+)
+def run_now() -> responses.Ok:
     principal = caller()
     scheduling.tick(runtime.store(), runtime.queues(), runtime.clock())
     # A tenant's own run-now reports even in its do-not-disturb time; the admin's wakes all.
     tenants = None if principal.is_admin else [principal.tenant_id or ""]
     runtime.wakeups().wake(tenants, force=not principal.is_admin)
-    return OK
+    return responses.Ok()
 
 
 # -- tenants ----------------------------------------------------------------------------------
 
 
-@app.post("/tenant", summary="Create or replace a tenant (admin)", responses=ERRORS)
-def post_tenant(tenant: TenantIn) -> dict[str, Any]:
+@app.post("/tenant", summary="Create or replace a tenant (admin)", responses=RESPONSES)
+def post_tenant(tenant: TenantIn) -> responses.NewTenant:
     key = tenants.put_tenant(
         tenant, caller(), runtime.store(), runtime.secret_box(), runtime.url_policy(), runtime.clock
     )
-    return {"ok": True, "api_key": key} if key else OK
+    return responses.NewTenant(api_key=key or None)
 
 
-@app.get("/tenants", summary="List tenants (admin)", responses=ERRORS)
-def get_tenants(active_only: Annotated[bool, Query()] = False) -> dict[str, Any]:
-    return {"ok": True, "tenants": tenants.list_tenants(caller(), runtime.store(), active_only)}
+@app.get("/tenants", summary="List tenants (admin)", responses=RESPONSES)
+def get_tenants(active_only: Annotated[bool, Query()] = False) -> responses.Tenants:
+    listed = tenants.list_tenants(caller(), runtime.store(), active_only)
+    return responses.Tenants(tenants=[responses.tenant_view(tenant) for tenant in listed])
 
 
-@app.get("/tenants/sync-status", summary="Delivery report sync state (admin)", responses=ERRORS)
-def get_sync_status() -> dict[str, Any]:
-    return {"ok": True} | tenants.sync_status(caller(), runtime.store(), runtime.clock)
+@app.get("/tenants/sync-status", summary="Delivery report sync state (admin)", responses=RESPONSES)
+def get_sync_status() -> responses.SyncStatus:
+    state = tenants.sync_status(caller(), runtime.store(), runtime.clock)
+    return responses.SyncStatus(
+        sync_interval_seconds=state.sync_interval_seconds,
+        tenants=[
+            responses.TenantSyncView.model_validate(row, from_attributes=True)
+            for row in state.tenants
+        ],
+    )
 
 
-@app.get("/tenant/<tenant_id>", summary="Read a tenant", responses=ERRORS)
-def get_tenant(tenant_id: TenantIdPath) -> dict[str, Any]:
-    return tenants.get_tenant(tenant_id, caller(), runtime.store())
+@app.get("/tenant/<tenant_id>", summary="Read a tenant", responses=RESPONSES)
+def get_tenant(tenant_id: TenantIdPath) -> responses.TenantView:
+    return responses.tenant_view(tenants.get_tenant(tenant_id, caller(), runtime.store()))
 
 
-@app.put("/tenant/<tenant_id>", summary="Change some fields of a tenant", responses=ERRORS)
-def put_tenant(tenant_id: TenantIdPath, update: TenantUpdate) -> dict[str, Any]:
+@app.put("/tenant/<tenant_id>", summary="Change some fields of a tenant", responses=RESPONSES)
+def put_tenant(tenant_id: TenantIdPath, update: TenantUpdate) -> responses.Ok:
     tenants.update_tenant(
         tenant_id,
         update,
@@ -336,61 +332,62 @@ def put_tenant(tenant_id: TenantIdPath, update: TenantUpdate) -> dict[str, Any]:
         runtime.url_policy(),
         runtime.clock,
     )
-    return OK
+    return responses.Ok()
 
 
 @app.delete(
-    "/tenant/<tenant_id>", summary="Delete a tenant and all it owns (admin)", responses=ERRORS
+    "/tenant/<tenant_id>", summary="Delete a tenant and all it owns (admin)", responses=RESPONSES
 )
-def delete_tenant(tenant_id: TenantIdPath) -> dict[str, Any]:
+def delete_tenant(tenant_id: TenantIdPath) -> responses.Ok:
     tenants.delete_tenant(tenant_id, caller(), runtime.store())
-    return OK
+    return responses.Ok()
 
 
-@app.post("/tenant/<tenant_id>/api-key", summary="Issue a new API key (admin)", responses=ERRORS)
-def rotate_key(tenant_id: TenantIdPath) -> dict[str, Any]:
-    return {
-        "ok": True,
-        "api_key": tenants.rotate_api_key(tenant_id, caller(), runtime.store(), runtime.clock),
-    }
+@app.post("/tenant/<tenant_id>/api-key", summary="Issue a new API key (admin)", responses=RESPONSES)
+def rotate_key(tenant_id: TenantIdPath) -> responses.NewApiKey:
+    key = tenants.rotate_api_key(tenant_id, caller(), runtime.store(), runtime.clock)
+    return responses.NewApiKey(api_key=key)
 
 
-@app.delete("/tenant/<tenant_id>/api-key", summary="Revoke the API key (admin)", responses=ERRORS)
-def revoke_key(tenant_id: TenantIdPath) -> dict[str, Any]:
+@app.delete(
+    "/tenant/<tenant_id>/api-key", summary="Revoke the API key (admin)", responses=RESPONSES
+)
+def revoke_key(tenant_id: TenantIdPath) -> responses.Ok:
     tenants.revoke_api_key(tenant_id, caller(), runtime.store(), runtime.clock)
-    return OK
+    return responses.Ok()
 
 
 # -- accounts ---------------------------------------------------------------------------------
 
 
 @app.post(
-    "/account", summary="Create an SMTP account, or change the fields given", responses=ERRORS
+    "/account", summary="Create an SMTP account, or change the fields given", responses=RESPONSES
 )
-def post_account(account: AccountChange) -> dict[str, Any]:  # type: ignore[valid-type]
+def post_account(account: AccountChange) -> responses.Ok:  # type: ignore[valid-type]
     accounts.save_account(account, caller(), runtime.store(), runtime.secret_box(), runtime.clock)
-    return OK
+    return responses.Ok()
 
 
-@app.get("/accounts", summary="List SMTP accounts (never a password)", responses=ERRORS)
-def get_accounts(tenant_id: TenantIdQuery = None) -> dict[str, Any]:
-    return {"ok": True, "accounts": accounts.list_accounts(caller(), tenant_id, runtime.store())}
+@app.get("/accounts", summary="List SMTP accounts (never a password)", responses=RESPONSES)
+def get_accounts(tenant_id: TenantIdQuery = None) -> responses.Accounts:
+    listed = accounts.list_accounts(caller(), tenant_id, runtime.store())
+    return responses.Accounts(accounts=[responses.account_view(stored) for stored in listed])
 
 
-@app.delete("/account/<account_id>", summary="Delete an SMTP account", responses=ERRORS)
+@app.delete("/account/<account_id>", summary="Delete an SMTP account", responses=RESPONSES)
 def delete_account(
     account_id: Annotated[str, Path(min_length=1, max_length=255)],
     tenant_id: TenantIdQuery = None,
-) -> dict[str, Any]:
+) -> responses.Ok:
     accounts.delete_account(account_id, caller(), tenant_id, runtime.store())
-    return OK
+    return responses.Ok()
 
 
 # -- messages ---------------------------------------------------------------------------------
 
 
-@app.post("/commands/add-messages", summary="Queue messages for delivery", responses=ERRORS)
-def add_messages(request: AddMessagesRequest) -> dict[str, Any]:
+@app.post("/commands/add-messages", summary="Queue messages for delivery", responses=RESPONSES)
+def add_messages(request: AddMessagesRequest) -> responses.Queued:
     result = submission.add_messages(
         request,
         caller(),
@@ -400,16 +397,16 @@ def add_messages(request: AddMessagesRequest) -> dict[str, Any]:
         new_ticket,
         runtime.submission_policy(),
     )
-    return {"ok": True, "queued": result.queued, "rejected": result.rejected}
+    return responses.Queued(queued=result.queued, rejected=result.rejected)
 
 
-@app.get("/messages", summary="List messages, oldest first", responses=ERRORS)
+@app.get("/messages", summary="List messages, oldest first", responses=RESPONSES)
 def get_messages(
     tenant_id: TenantIdQuery = None,
     active_only: Annotated[bool, Query()] = False,
     include_history: Annotated[bool, Query()] = False,
     limit: Annotated[int | None, Query(ge=1)] = None,
-) -> dict[str, Any]:
+) -> responses.Messages:
     messages = listing.list_messages(
         caller(),
         runtime.store(),
@@ -418,32 +415,33 @@ def get_messages(
         include_history=include_history,
         limit=limit,
     )
-    return {"ok": True, "messages": messages}
+    return responses.Messages(
+        messages=[
+            responses.message_record(item.state, item.payload, item.history) for item in messages
+        ]
+    )
 
 
-@app.post("/commands/delete-messages", summary="Remove messages not yet sent", responses=ERRORS)
+@app.post("/commands/delete-messages", summary="Remove messages not yet sent", responses=RESPONSES)
 def delete_messages(
     request: DeleteMessagesRequest, tenant_id: TenantIdQuery = None
-) -> dict[str, Any]:
+) -> responses.Deleted:
     result = housekeeping.delete_messages(
         request.ids, caller(), tenant_id, runtime.store(), runtime.clock
     )
-    return {
-        "ok": True,
-        "removed": result.removed,
-        "not_found": result.not_found,
-        "unauthorized": result.unauthorized,
-    }
+    return responses.Deleted(
+        removed=result.removed, not_found=result.not_found, unauthorized=result.unauthorized
+    )
 
 
 @app.post(
     "/commands/cleanup-messages",
     summary="Remove finished, fully reported messages",
-    responses=ERRORS,
+    responses=RESPONSES,
 )
 def cleanup_messages(
     request: CleanupRequest | None = None, tenant_id: TenantIdQuery = None
-) -> dict[str, Any]:
+) -> responses.CleanedUp:
     removed = housekeeping.cleanup_messages(
         caller(),
         tenant_id,
@@ -451,7 +449,7 @@ def cleanup_messages(
         runtime.store(),
         runtime.clock,
     )
-    return {"ok": True, "removed": removed}
+    return responses.CleanedUp(removed=removed)
 
 
 BatchCodeQuery = Annotated[str | None, Query(max_length=64)]
@@ -459,8 +457,8 @@ BatchCodeQuery = Annotated[str | None, Query(max_length=64)]
 
 def _change_suspension(
     action: str, tenant_id: str | None, batch_code: str | None
-) -> dict[str, Any]:
-    return {"ok": True} | suspension.change_suspension(
+) -> responses.Suspension:
+    result = suspension.change_suspension(
         action,
         caller(),
         tenant_id,
@@ -469,15 +467,22 @@ def _change_suspension(
         runtime.clock,
         runtime.queues(),
     )
+    return responses.Suspension.model_validate(result, from_attributes=True)
 
 
-@app.post("/commands/suspend", summary="Hold a tenant's sending (or one batch)", responses=ERRORS)
-def suspend(tenant_id: TenantIdQuery = None, batch_code: BatchCodeQuery = None) -> dict[str, Any]:
+@app.post(
+    "/commands/suspend", summary="Hold a tenant's sending (or one batch)", responses=RESPONSES
+)
+def suspend(
+    tenant_id: TenantIdQuery = None, batch_code: BatchCodeQuery = None
+) -> responses.Suspension:
     return _change_suspension("suspend", tenant_id, batch_code)
 
 
-@app.post("/commands/activate", summary="Release held sending", responses=ERRORS)
-def activate(tenant_id: TenantIdQuery = None, batch_code: BatchCodeQuery = None) -> dict[str, Any]:
+@app.post("/commands/activate", summary="Release held sending", responses=RESPONSES)
+def activate(
+    tenant_id: TenantIdQuery = None, batch_code: BatchCodeQuery = None
+) -> responses.Suspension:
     return _change_suspension("activate", tenant_id, batch_code)
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 from mailproxy.auth import Principal
@@ -19,6 +20,14 @@ class SuspensionStore(SchedulingStore, Protocol):
     def count_active(self, tenant_id: str, batch_code: str | None = None) -> int: ...
 
 
+@dataclass(frozen=True)
+class SuspensionResult:
+    tenant_id: str
+    batch_code: str  # "*": all of them
+    suspended_batches: list[str]
+    pending_messages: int
+
+
 def change_suspension(
     action: str,
     caller: Principal,
@@ -27,7 +36,7 @@ def change_suspension(
     store: SuspensionStore,
     clock: Clock,
     queues: Queues,
-) -> dict[str, Any]:
+) -> SuspensionResult:
     """Suspend or activate; activating releases at once what the suspension held."""
     scoped = tenant_in_scope(caller, tenant_id)
     batch_code = batch_code or None  # `?batch_code=` names no batch: all of them
@@ -49,9 +58,9 @@ def change_suspension(
         released = None if batch_code in (None, ALL_BATCHES) else batch_code
         release_held(scoped, released, store, queues, now)
     counted_batch = None if batch_code in (None, ALL_BATCHES) else batch_code
-    return {
-        "tenant_id": scoped,
-        "batch_code": batch_code or ALL_BATCHES,
-        "suspended_batches": sorted(batches),
-        "pending_messages": store.count_active(scoped, counted_batch),
-    }
+    return SuspensionResult(
+        tenant_id=scoped,
+        batch_code=batch_code or ALL_BATCHES,
+        suspended_batches=sorted(batches),
+        pending_messages=store.count_active(scoped, counted_batch),
+    )

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from typing import Any, Protocol
 
 from mailproxy.auth import Principal, hash_api_key, new_api_key, require_admin, scoped_tenant
@@ -130,17 +130,17 @@ def update_tenant(
         raise tenant_not_found(tenant_id)
 
 
-def get_tenant(tenant_id: str, caller: Principal, store: TenantStore) -> dict[str, Any]:
+def get_tenant(tenant_id: str, caller: Principal, store: TenantStore) -> Tenant:
     scoped_tenant(caller, tenant_id)
     tenant = store.get_tenant(tenant_id)
     if tenant is None:
         raise tenant_not_found(tenant_id)
-    return tenant.to_api()
+    return tenant
 
 
-def list_tenants(caller: Principal, store: TenantStore, active_only: bool) -> list[dict[str, Any]]:
+def list_tenants(caller: Principal, store: TenantStore, active_only: bool) -> list[Tenant]:
     require_admin(caller)
-    return [t.to_api() for t in store.list_tenants() if t.active or not active_only]
+    return [t for t in store.list_tenants() if t.active or not active_only]
 
 
 def delete_tenant(tenant_id: str, caller: Principal, store: TenantStore) -> None:
@@ -167,7 +167,26 @@ def revoke_api_key(tenant_id: str, caller: Principal, store: TenantStore, clock:
         raise tenant_not_found(tenant_id)
 
 
-def sync_status(caller: Principal, store: TenantStore, clock: Clock) -> dict[str, Any]:
+@dataclass(frozen=True)
+class TenantSync:
+    """One tenant's delivery report sync, as GET /tenants/sync-status shows it."""
+
+    id: str
+    name: str | None
+    active: bool
+    client_base_url: str | None
+    last_sync_ts: int | None
+    next_sync_due: int
+    in_dnd: bool
+
+
+@dataclass(frozen=True)
+class SyncStatus:
+    sync_interval_seconds: int
+    tenants: list[TenantSync]
+
+
+def sync_status(caller: Principal, store: TenantStore, clock: Clock) -> SyncStatus:
     require_admin(caller)
     now = clock()
     rows = []
@@ -176,14 +195,15 @@ def sync_status(caller: Principal, store: TenantStore, clock: Clock) -> dict[str
         in_dnd = tenant.next_sync_after is not None and tenant.next_sync_after > now
         if tenant.next_sync_after is not None and in_dnd:
             due = max(due, tenant.next_sync_after)
-        row: dict[str, Any] = {
-            "id": tenant.id,
-            "name": tenant.name,
-            "active": tenant.active,
-            "client_base_url": tenant.client_base_url,
-            "last_sync_ts": int(tenant.last_sync_ts) if tenant.last_sync_ts else None,
-            "next_sync_due": int(due),
-            "in_dnd": in_dnd,
-        }
-        rows.append({key: value for key, value in row.items() if value is not None})
-    return {"sync_interval_seconds": SYNC_INTERVAL_SECONDS, "tenants": rows}
+        rows.append(
+            TenantSync(
+                id=tenant.id,
+                name=tenant.name,
+                active=tenant.active,
+                client_base_url=tenant.client_base_url,
+                last_sync_ts=int(tenant.last_sync_ts) if tenant.last_sync_ts else None,
+                next_sync_due=int(due),
+                in_dnd=in_dnd,
+            )
+        )
+    return SyncStatus(sync_interval_seconds=SYNC_INTERVAL_SECONDS, tenants=rows)
