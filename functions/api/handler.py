@@ -16,7 +16,7 @@ from aws_lambda_powertools.event_handler.openapi.params import Path, Query
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from mailproxy import auth, runtime
-from mailproxy.api import responses
+from mailproxy.api import access, responses
 from mailproxy.api.requests import (
     AccountChange,
     AddMessagesRequest,
@@ -77,13 +77,21 @@ def _json(status: int, body: Any) -> Response:
     return Response(status_code=status, content_type=content_types.APPLICATION_JSON, body=body)
 
 
-def caller() -> auth.Principal:
+def _authenticated() -> auth.Principal:
     return auth.authenticate(
         app.current_event.headers.get(auth.TOKEN_HEADER),
         runtime.admin_token(),
         runtime.tenant_keys().tenant_for_key,
         runtime.clock(),
     )
+
+
+def caller() -> auth.Principal:
+    """The caller, once it has the scope the route table gives this route."""
+    principal = _authenticated()
+    event = app.current_event
+    access.require_scope(principal, access.scope_of(event.http_method, event.path))
+    return principal
 
 
 @app.exception_handler(auth.Unauthorized)
@@ -96,33 +104,21 @@ def _forbidden(error: auth.Forbidden) -> Response:
     return _json(403, {"detail": error.detail})
 
 
-# Routes only the admin may call; the others are tenant scope.
-ADMIN_ONLY = {
-    ("POST", "/tenant"),
-    ("GET", "/tenants"),
-    ("GET", "/tenants/sync-status"),
-    ("DELETE", "/tenant/{tenant_id}"),
-    ("POST", "/tenant/{tenant_id}/api-key"),
-    ("DELETE", "/tenant/{tenant_id}/api-key"),
-}
-
-
 def _refusal_before_validation() -> Response | None:
     """The 401 or 403 a request would get once valid: a caller without the right to make it
     learns nothing about the shape of a valid request."""
+    event = app.current_event
+    route = access.route_access(event.http_method, event.path)
     try:
-        principal = caller()
+        principal = _authenticated()
         if principal.is_admin:
             return None
-        event = app.current_event
-        method, path = event.http_method, event.path
-        parts = path.strip("/").split("/")
-        route = (method, path)
-        if len(parts) >= 2 and parts[0] == "tenant":
-            route = (method, "/" + "/".join(["tenant", "{tenant_id}", *parts[2:]]))
-            auth.scoped_tenant(principal, parts[1])
-        if route in ADMIN_ONLY:
-            auth.require_admin(principal)
+        # The tenant in the path first: another tenant's id is a 401 even where the route is
+        # the admin's (as it always was; SPEC.md would say 403).
+        path_tenant = route.parameters(event.path).get("tenant_id") if route else None
+        if path_tenant is not None:
+            auth.scoped_tenant(principal, path_tenant)
+        access.require_scope(principal, route.scope if route else access.Scope.TENANT)
         for named in [(event.query_string_parameters or {}).get("tenant_id"), *_body_tenants()]:
             if named:
                 auth.scoped_tenant(principal, str(named))
@@ -292,21 +288,24 @@ def run_now() -> responses.Ok:
 
 @app.post("/tenant", summary="Create or replace a tenant (admin)", responses=RESPONSES)
 def post_tenant(tenant: TenantIn) -> responses.NewTenant:
+    caller()
     key = tenants.put_tenant(
-        tenant, caller(), runtime.store(), runtime.secret_box(), runtime.url_policy(), runtime.clock
+        tenant, runtime.store(), runtime.secret_box(), runtime.url_policy(), runtime.clock
     )
     return responses.NewTenant(api_key=key or None)
 
 
 @app.get("/tenants", summary="List tenants (admin)", responses=RESPONSES)
 def get_tenants(active_only: Annotated[bool, Query()] = False) -> responses.Tenants:
-    listed = tenants.list_tenants(caller(), runtime.store(), active_only)
+    caller()
+    listed = tenants.list_tenants(runtime.store(), active_only)
     return responses.Tenants(tenants=[responses.tenant_view(tenant) for tenant in listed])
 
 
 @app.get("/tenants/sync-status", summary="Delivery report sync state (admin)", responses=RESPONSES)
 def get_sync_status() -> responses.SyncStatus:
-    state = tenants.sync_status(caller(), runtime.store(), runtime.clock)
+    caller()
+    state = tenants.sync_status(runtime.store(), runtime.clock)
     return responses.SyncStatus(
         sync_interval_seconds=state.sync_interval_seconds,
         tenants=[
@@ -339,13 +338,15 @@ def put_tenant(tenant_id: TenantIdPath, update: TenantUpdate) -> responses.Ok:
     "/tenant/<tenant_id>", summary="Delete a tenant and all it owns (admin)", responses=RESPONSES
 )
 def delete_tenant(tenant_id: TenantIdPath) -> responses.Ok:
-    tenants.delete_tenant(tenant_id, caller(), runtime.store())
+    caller()
+    tenants.delete_tenant(tenant_id, runtime.store())
     return responses.Ok()
 
 
 @app.post("/tenant/<tenant_id>/api-key", summary="Issue a new API key (admin)", responses=RESPONSES)
 def rotate_key(tenant_id: TenantIdPath) -> responses.NewApiKey:
-    key = tenants.rotate_api_key(tenant_id, caller(), runtime.store(), runtime.clock)
+    caller()
+    key = tenants.rotate_api_key(tenant_id, runtime.store(), runtime.clock)
     return responses.NewApiKey(api_key=key)
 
 
@@ -353,7 +354,8 @@ def rotate_key(tenant_id: TenantIdPath) -> responses.NewApiKey:
     "/tenant/<tenant_id>/api-key", summary="Revoke the API key (admin)", responses=RESPONSES
 )
 def revoke_key(tenant_id: TenantIdPath) -> responses.Ok:
-    tenants.revoke_api_key(tenant_id, caller(), runtime.store(), runtime.clock)
+    caller()
+    tenants.revoke_api_key(tenant_id, runtime.store(), runtime.clock)
     return responses.Ok()
 
 

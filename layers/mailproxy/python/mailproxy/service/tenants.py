@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from typing import Any, Protocol
 
-from mailproxy.auth import Principal, hash_api_key, new_api_key, require_admin, scoped_tenant
+from mailproxy.auth import Principal, hash_api_key, new_api_key, scoped_tenant
 from mailproxy.domain.clock import Clock
 from mailproxy.domain.errors import FieldProblem, InvalidRequest, NotFound
 from mailproxy.domain.large_files import patched_config
@@ -60,15 +60,14 @@ def _stored_auth(tenant_id: str, auth: ClientAuth | None, sealer: Sealer) -> Sto
 
 def put_tenant(
     request: TenantIn,
-    caller: Principal,
     store: TenantStore,
     sealer: Sealer,
     policy: UrlPolicy,
     clock: Clock,
 ) -> str | None:
     """Create or replace a tenant; the new API key when the tenant is new, else None.
-    Replacing keeps the tenant's key, suspensions and sync state."""
-    require_admin(caller)
+    Replacing keeps the tenant's key, suspensions and sync state. The admin's only (see
+    api/access.py), as are the listing, deleting, keys and sync status below."""
     _check_url(request, policy)
     now = clock()
     tenant = Tenant(
@@ -138,20 +137,17 @@ def get_tenant(tenant_id: str, caller: Principal, store: TenantStore) -> Tenant:
     return tenant
 
 
-def list_tenants(caller: Principal, store: TenantStore, active_only: bool) -> list[Tenant]:
-    require_admin(caller)
+def list_tenants(store: TenantStore, active_only: bool) -> list[Tenant]:
     return [t for t in store.list_tenants() if t.active or not active_only]
 
 
-def delete_tenant(tenant_id: str, caller: Principal, store: TenantStore) -> None:
-    require_admin(caller)
+def delete_tenant(tenant_id: str, store: TenantStore) -> None:
     if not store.delete_tenant(tenant_id):
         raise tenant_not_found(tenant_id)
 
 
-def rotate_api_key(tenant_id: str, caller: Principal, store: TenantStore, clock: Clock) -> str:
+def rotate_api_key(tenant_id: str, store: TenantStore, clock: Clock) -> str:
     """A new key for the tenant; the old one stops working at once."""
-    require_admin(caller)
     key = new_api_key()
     patch = {"api_key_hash": hash_api_key(key), "api_key_expires_at": None}
     if not store.patch_tenant(tenant_id, patch, clock()):
@@ -159,8 +155,7 @@ def rotate_api_key(tenant_id: str, caller: Principal, store: TenantStore, clock:
     return key
 
 
-def revoke_api_key(tenant_id: str, caller: Principal, store: TenantStore, clock: Clock) -> None:
-    require_admin(caller)
+def revoke_api_key(tenant_id: str, store: TenantStore, clock: Clock) -> None:
     if not store.patch_tenant(
         tenant_id, {"api_key_hash": None, "api_key_expires_at": None}, clock()
     ):
@@ -186,8 +181,7 @@ class SyncStatus:
     tenants: list[TenantSync]
 
 
-def sync_status(caller: Principal, store: TenantStore, clock: Clock) -> SyncStatus:
-    require_admin(caller)
+def sync_status(store: TenantStore, clock: Clock) -> SyncStatus:
     now = clock()
     rows = []
     for tenant in store.list_tenants():
