@@ -1,12 +1,14 @@
 """The api Lambda: HTTP API events in, the contract of SPEC.md out.
 
-Each route parses its input (Powertools validates bodies and queries with the domain's
-pydantic models), calls one function of the core, and maps the result to a response.
+Each route parses its input (Powertools validates bodies and queries with the models of
+mailproxy/api/requests.py), calls one use case (mailproxy/api/use_cases.py) and maps the result
+to its answer (mailproxy/api/responses.py). Who may call what is mailproxy/api/access.py.
 """
 
 from __future__ import annotations
 
 import json
+from functools import lru_cache
 from typing import TYPE_CHECKING, Annotated, Any
 
 from aws_lambda_powertools import Logger
@@ -15,7 +17,7 @@ from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValida
 from aws_lambda_powertools.event_handler.openapi.params import Path, Query
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from mailproxy import auth, runtime
+from mailproxy import auth
 from mailproxy.api import access, responses
 from mailproxy.api.requests import (
     AccountChange,
@@ -26,6 +28,8 @@ from mailproxy.api.requests import (
     TenantUpdate,
 )
 from mailproxy.api.responses import ErrorBody
+from mailproxy.api.use_cases import ApiUseCases
+from mailproxy.api.use_cases import build as build_use_cases
 from mailproxy.domain.errors import (
     BadRequest,
     InvalidRequest,
@@ -34,17 +38,6 @@ from mailproxy.domain.errors import (
     StorageFailure,
 )
 from mailproxy.domain.tenant import TENANT_ID_PATTERN
-from mailproxy.queueing import new_ticket
-from mailproxy.service import (
-    accounts,
-    files,
-    housekeeping,
-    listing,
-    scheduling,
-    submission,
-    suspension,
-    tenants,
-)
 
 if TYPE_CHECKING:
     from aws_lambda_powertools.event_handler.openapi.types import OpenAPIResponse
@@ -77,13 +70,14 @@ def _json(status: int, body: Any) -> Response:
     return Response(status_code=status, content_type=content_types.APPLICATION_JSON, body=body)
 
 
+@lru_cache(maxsize=1)
+def use_cases() -> ApiUseCases:
+    """This execution environment's use cases, built on the first request that needs them."""
+    return build_use_cases()
+
+
 def _authenticated() -> auth.Principal:
-    return auth.authenticate(
-        app.current_event.headers.get(auth.TOKEN_HEADER),
-        runtime.admin_token(),
-        runtime.tenant_keys().tenant_for_key,
-        runtime.clock(),
-    )
+    return use_cases().authenticate(app.current_event.headers.get(auth.TOKEN_HEADER))
 
 
 def caller() -> auth.Principal:
@@ -234,9 +228,7 @@ def metrics():
     from mailproxy import prometheus
 
     return Response(
-        status_code=200,
-        content_type=prometheus.CONTENT_TYPE,
-        body=listing.prometheus_text(runtime.store()),
+        status_code=200, content_type=prometheus.CONTENT_TYPE, body=use_cases().metrics_text()
     )
 
 
@@ -249,9 +241,7 @@ def metrics():
 def download_file(token: str):
     # Any path segment is accepted here and judged by the service: a validation error would
     # answer 401 (no API token), and an unknown link must look like an expired one (404).
-    location = files.download_location(
-        token, runtime.store(), runtime.file_objects(), runtime.clock()
-    )
+    location = use_cases().download_location(token)
     return Response(
         status_code=302,
         content_type=content_types.TEXT_PLAIN,
@@ -275,11 +265,7 @@ def status() -> responses.Status:
     "/commands/run-now", summary="Wake scheduling and delivery reports now", responses=RESPONSES
 )
 def run_now() -> responses.Ok:
-    principal = caller()
-    scheduling.tick(runtime.store(), runtime.queues(), runtime.clock())
-    # A tenant's own run-now reports even in its do-not-disturb time; the admin's wakes all.
-    tenants = None if principal.is_admin else [principal.tenant_id or ""]
-    runtime.wakeups().wake(tenants, force=not principal.is_admin)
+    use_cases().run_now(caller())
     return responses.Ok()
 
 
@@ -289,48 +275,30 @@ def run_now() -> responses.Ok:
 @app.post("/tenant", summary="Create or replace a tenant (admin)", responses=RESPONSES)
 def post_tenant(tenant: TenantIn) -> responses.NewTenant:
     caller()
-    key = tenants.put_tenant(
-        tenant, runtime.store(), runtime.secret_box(), runtime.url_policy(), runtime.clock
-    )
-    return responses.NewTenant(api_key=key or None)
+    return responses.NewTenant(api_key=use_cases().put_tenant(tenant) or None)
 
 
 @app.get("/tenants", summary="List tenants (admin)", responses=RESPONSES)
 def get_tenants(active_only: Annotated[bool, Query()] = False) -> responses.Tenants:
     caller()
-    listed = tenants.list_tenants(runtime.store(), active_only)
+    listed = use_cases().list_tenants(active_only)
     return responses.Tenants(tenants=[responses.tenant_view(tenant) for tenant in listed])
 
 
 @app.get("/tenants/sync-status", summary="Delivery report sync state (admin)", responses=RESPONSES)
 def get_sync_status() -> responses.SyncStatus:
     caller()
-    state = tenants.sync_status(runtime.store(), runtime.clock)
-    return responses.SyncStatus(
-        sync_interval_seconds=state.sync_interval_seconds,
-        tenants=[
-            responses.TenantSyncView.model_validate(row, from_attributes=True)
-            for row in state.tenants
-        ],
-    )
+    return responses.sync_status(use_cases().sync_status())
 
 
 @app.get("/tenant/<tenant_id>", summary="Read a tenant", responses=RESPONSES)
 def get_tenant(tenant_id: TenantIdPath) -> responses.TenantView:
-    return responses.tenant_view(tenants.get_tenant(tenant_id, caller(), runtime.store()))
+    return responses.tenant_view(use_cases().get_tenant(tenant_id, caller()))
 
 
 @app.put("/tenant/<tenant_id>", summary="Change some fields of a tenant", responses=RESPONSES)
 def put_tenant(tenant_id: TenantIdPath, update: TenantUpdate) -> responses.Ok:
-    tenants.update_tenant(
-        tenant_id,
-        update,
-        caller(),
-        runtime.store(),
-        runtime.secret_box(),
-        runtime.url_policy(),
-        runtime.clock,
-    )
+    use_cases().update_tenant(tenant_id, update, caller())
     return responses.Ok()
 
 
@@ -339,15 +307,14 @@ def put_tenant(tenant_id: TenantIdPath, update: TenantUpdate) -> responses.Ok:
 )
 def delete_tenant(tenant_id: TenantIdPath) -> responses.Ok:
     caller()
-    tenants.delete_tenant(tenant_id, runtime.store())
+    use_cases().delete_tenant(tenant_id)
     return responses.Ok()
 
 
 @app.post("/tenant/<tenant_id>/api-key", summary="Issue a new API key (admin)", responses=RESPONSES)
 def rotate_key(tenant_id: TenantIdPath) -> responses.NewApiKey:
     caller()
-    key = tenants.rotate_api_key(tenant_id, runtime.store(), runtime.clock)
-    return responses.NewApiKey(api_key=key)
+    return responses.NewApiKey(api_key=use_cases().rotate_api_key(tenant_id))
 
 
 @app.delete(
@@ -355,7 +322,7 @@ def rotate_key(tenant_id: TenantIdPath) -> responses.NewApiKey:
 )
 def revoke_key(tenant_id: TenantIdPath) -> responses.Ok:
     caller()
-    tenants.revoke_api_key(tenant_id, runtime.store(), runtime.clock)
+    use_cases().revoke_api_key(tenant_id)
     return responses.Ok()
 
 
@@ -366,13 +333,13 @@ def revoke_key(tenant_id: TenantIdPath) -> responses.Ok:
     "/account", summary="Create an SMTP account, or change the fields given", responses=RESPONSES
 )
 def post_account(account: AccountChange) -> responses.Ok:  # type: ignore[valid-type]
-    accounts.save_account(account, caller(), runtime.store(), runtime.secret_box(), runtime.clock)
+    use_cases().save_account(account, caller())
     return responses.Ok()
 
 
 @app.get("/accounts", summary="List SMTP accounts (never a password)", responses=RESPONSES)
 def get_accounts(tenant_id: TenantIdQuery = None) -> responses.Accounts:
-    listed = accounts.list_accounts(caller(), tenant_id, runtime.store())
+    listed = use_cases().list_accounts(caller(), tenant_id)
     return responses.Accounts(accounts=[responses.account_view(stored) for stored in listed])
 
 
@@ -381,7 +348,7 @@ def delete_account(
     account_id: Annotated[str, Path(min_length=1, max_length=255)],
     tenant_id: TenantIdQuery = None,
 ) -> responses.Ok:
-    accounts.delete_account(account_id, caller(), tenant_id, runtime.store())
+    use_cases().delete_account(account_id, caller(), tenant_id)
     return responses.Ok()
 
 
@@ -390,15 +357,7 @@ def delete_account(
 
 @app.post("/commands/add-messages", summary="Queue messages for delivery", responses=RESPONSES)
 def add_messages(request: AddMessagesRequest) -> responses.Queued:
-    result = submission.add_messages(
-        request,
-        caller(),
-        runtime.store(),
-        runtime.queues(),
-        runtime.clock,
-        new_ticket,
-        runtime.submission_policy(),
-    )
+    result = use_cases().add_messages(request, caller())
     return responses.Queued(queued=result.queued, rejected=result.rejected)
 
 
@@ -409,9 +368,8 @@ def get_messages(
     include_history: Annotated[bool, Query()] = False,
     limit: Annotated[int | None, Query(ge=1)] = None,
 ) -> responses.Messages:
-    messages = listing.list_messages(
+    listed = use_cases().list_messages(
         caller(),
-        runtime.store(),
         tenant_id=tenant_id,
         active_only=active_only,
         include_history=include_history,
@@ -419,7 +377,7 @@ def get_messages(
     )
     return responses.Messages(
         messages=[
-            responses.message_record(item.state, item.payload, item.history) for item in messages
+            responses.message_record(item.state, item.payload, item.history) for item in listed
         ]
     )
 
@@ -428,9 +386,7 @@ def get_messages(
 def delete_messages(
     request: DeleteMessagesRequest, tenant_id: TenantIdQuery = None
 ) -> responses.Deleted:
-    result = housekeeping.delete_messages(
-        request.ids, caller(), tenant_id, runtime.store(), runtime.clock
-    )
+    result = use_cases().delete_messages(request.ids, caller(), tenant_id)
     return responses.Deleted(
         removed=result.removed, not_found=result.not_found, unauthorized=result.unauthorized
     )
@@ -444,14 +400,10 @@ def delete_messages(
 def cleanup_messages(
     request: CleanupRequest | None = None, tenant_id: TenantIdQuery = None
 ) -> responses.CleanedUp:
-    removed = housekeeping.cleanup_messages(
-        caller(),
-        tenant_id,
-        request.older_than_seconds if request else None,
-        runtime.store(),
-        runtime.clock,
+    older_than = request.older_than_seconds if request else None
+    return responses.CleanedUp(
+        removed=use_cases().cleanup_messages(caller(), tenant_id, older_than)
     )
-    return responses.CleanedUp(removed=removed)
 
 
 BatchCodeQuery = Annotated[str | None, Query(max_length=64)]
@@ -460,15 +412,7 @@ BatchCodeQuery = Annotated[str | None, Query(max_length=64)]
 def _change_suspension(
     action: str, tenant_id: str | None, batch_code: str | None
 ) -> responses.Suspension:
-    result = suspension.change_suspension(
-        action,
-        caller(),
-        tenant_id,
-        batch_code,
-        runtime.store(),
-        runtime.clock,
-        runtime.queues(),
-    )
+    result = use_cases().change_suspension(action, caller(), tenant_id, batch_code)
     return responses.Suspension.model_validate(result, from_attributes=True)
 
 

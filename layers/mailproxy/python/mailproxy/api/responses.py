@@ -10,7 +10,7 @@ payload, an event's metadata) is shown as it is.
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ConfigDict, SerializerFunctionWrapHandler, model_serializer
 
@@ -19,6 +19,9 @@ from mailproxy.domain.large_files import LargeFileConfig
 from mailproxy.domain.record import MessageEvent, MessageState
 from mailproxy.domain.status import MessageStatus
 from mailproxy.domain.tenant import StoredClientAuth, Tenant
+
+if TYPE_CHECKING:
+    from mailproxy.service.tenants import SyncStatus as SyncState
 
 
 class ErrorBody(BaseModel):
@@ -107,6 +110,13 @@ class TenantSyncView(Answer):
 class SyncStatus(Ok):
     sync_interval_seconds: int
     tenants: list[TenantSyncView]
+
+
+def sync_status(state: SyncState) -> SyncStatus:
+    return SyncStatus(
+        sync_interval_seconds=state.sync_interval_seconds,
+        tenants=[TenantSyncView.model_validate(row, from_attributes=True) for row in state.tenants],
+    )
 
 
 def iso_utc(ts: float | None) -> str | None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import Protocol
 
+from mailproxy.domain.clock import Clock
 from mailproxy.domain.errors import NotFound
 from mailproxy.domain.large_files import FileLink, plausible_token, token_hash
 from mailproxy.domain.tenant import Tenant
@@ -30,8 +31,11 @@ class Presigner(Protocol):
     ) -> str: ...
 
 
-def download_location(token: str, store: FileLinkReader, presigner: Presigner, now: float) -> str:
+def download_location(
+    token: str, store: FileLinkReader, presigner: Presigner, *, clock: Clock
+) -> str:
     """Where the file can be fetched right now; NotFound when the link does not open."""
+    now = clock()
     if not plausible_token(token):
         raise NotFound(LINK_NOT_FOUND)
     link = store.get_file_link(token_hash(token))

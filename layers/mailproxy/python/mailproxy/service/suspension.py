@@ -56,7 +56,7 @@ def change_suspension(
         raise tenant_not_found(scoped)
     if action == "activate":
         released = None if batch_code in (None, ALL_BATCHES) else batch_code
-        release_held(scoped, released, store, queues, now)
+        release_held(scoped, released, store, queues, clock=clock)
     counted_batch = None if batch_code in (None, ALL_BATCHES) else batch_code
     return SuspensionResult(
         tenant_id=scoped,
