@@ -157,3 +157,22 @@ def test_a_tenant_leaves_nulls_out_at_every_level() -> None:
         "created_at": "2023-11-14T22:13:20+00:00",
         "updated_at": "2023-11-14T22:13:20+00:00",
     }
+
+
+def test_an_account_is_shown_without_its_password_and_without_nulls() -> None:
+    # Given an account with a password / When shown to a client / Then no password, no nulls
+    from mailproxy.api.responses import account_view
+    from mailproxy.domain.account import Account, StoredAccount
+
+    account = Account(
+        id="main", tenant_id="acme", host="smtp.test", port=587, user="u", password="s3cret"
+    )
+    view = account_view(StoredAccount(account, CREATED, CREATED + 5)).model_dump(mode="json")
+    assert "password" not in view
+    assert "s3cret" not in str(view)
+    assert view["user"] == "u"
+    assert "limit_per_minute" not in view
+    assert (view["created_at"], view["updated_at"]) == (
+        "2023-11-14T22:13:20+00:00",
+        "2023-11-14T22:13:25+00:00",
+    )

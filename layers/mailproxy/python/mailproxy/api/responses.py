@@ -186,7 +186,7 @@ class Accounts(Ok):
 
 def account_view(stored: StoredAccount) -> AccountView:
     return AccountViewModel.model_validate(
-        stored.account.public_view()
+        stored.account.model_dump(mode="json", exclude={"password"}, exclude_none=True)
         | {"created_at": iso_utc(stored.created_at), "updated_at": iso_utc(stored.updated_at)}
     )
 
