@@ -145,3 +145,32 @@ def reset() -> None:
     for cached in _CACHED:
         cached.cache_clear()
     bind_models.cache_clear()
+
+
+# -- the bounce reader's wiring (issue 13) ----------------------------------------------------
+
+if TYPE_CHECKING:
+    from mailproxy.service.ports import BounceTrigger
+
+# Set by local mode (infra/local/run.py): its trigger runs the bouncer's handler in a thread.
+_local_bounce_trigger: BounceTrigger | None = None
+
+
+def use_bounce_trigger(trigger: BounceTrigger | None) -> None:
+    global _local_bounce_trigger
+    _local_bounce_trigger = trigger
+
+
+def bounce_trigger() -> BounceTrigger:
+    """How the API wakes the bounce reader: local mode's, else an async invoke of the
+    function named in MAILPROXY_BOUNCER_FUNCTION."""
+    from mailproxy.config import ConfigurationError
+
+    if _local_bounce_trigger is not None:
+        return _local_bounce_trigger
+    name = current_settings().bouncer_function
+    if not name:
+        raise ConfigurationError("MAILPROXY_BOUNCER_FUNCTION is not set")
+    from mailproxy.bounce_trigger import LambdaBounceTrigger
+
+    return LambdaBounceTrigger(aws.client("lambda"), name)

@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 if TYPE_CHECKING:
     from mailproxy.domain.account import Account, StoredAccount
     from mailproxy.domain.bounces import MailboxCursor, MailboxMessage, SentMessage
+    from mailproxy.domain.instance import StoredInstance
     from mailproxy.domain.large_files import FileLink
     from mailproxy.domain.metrics import Counts, Series
     from mailproxy.domain.ports import (
@@ -329,3 +330,24 @@ class CursorStore(Protocol):
     def load(self, mailbox_key: str) -> MailboxCursor | None: ...
 
     def save(self, mailbox_key: str, cursor: MailboxCursor) -> None: ...
+
+
+# -- the instance settings --------------------------------------------------------------------
+
+
+class InstanceStore(Protocol):
+    def get_instance_settings(self) -> StoredInstance | None: ...
+
+    def put_instance_settings(
+        self, stored: StoredInstance, expected_updated_at: float | None
+    ) -> None:
+        """Written only if the stored settings are still those of `expected_updated_at`
+        (None: none stored); StaleWrite otherwise."""
+        ...
+
+
+class BounceTrigger(Protocol):
+    """Asks the bounce reader for a run now, with the settings as they are stored (on AWS an
+    asynchronous invoke of its Lambda; in local mode a call in a thread). Returns at once."""
+
+    def trigger(self) -> None: ...

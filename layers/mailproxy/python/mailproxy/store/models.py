@@ -34,6 +34,7 @@ class Models:
     counter: Any
     metric: Any
     file: Any
+    setting: Any
     connection: Connection
 
 
@@ -60,6 +61,7 @@ def bind_models(
     counters: str,
     metrics: str,
     files: str,
+    settings: str,
 ) -> Models:
     """Model classes for one set of table names (one per environment, cached)."""
 
@@ -215,6 +217,24 @@ def bind_models(
         created_at = NumberAttribute()
         expires_at = NumberAttribute()
 
+    class SettingModel(Model):
+        """One of the instance's items (infra/resources.py names them); `data` is the item's
+        JSON, `secret` a sealed password."""
+
+        Meta = _meta(settings)
+        key = UnicodeAttribute(hash_key=True)
+        data = JSONAttribute(null=True)
+        secret = UnicodeAttribute(null=True)
+        # The bounce cursor's folder generation and last UID, and when the reader last ran.
+        uidvalidity = NumberAttribute(null=True)
+        last_uid = NumberAttribute(null=True)
+        last_run_at = NumberAttribute(null=True)
+        # The bounce run's lease: who holds it, until when.
+        owner = UnicodeAttribute(null=True)
+        lease_until = NumberAttribute(null=True)
+        created_at = NumberAttribute(null=True)
+        updated_at = NumberAttribute(null=True)
+
     return Models(
         tenant=TenantModel,
         account=AccountModel,
@@ -224,6 +244,7 @@ def bind_models(
         counter=CounterModel,
         metric=MetricModel,
         file=FileModel,
+        setting=SettingModel,
         connection=Connection(
             connect_timeout_seconds=AWS_CONNECT_SECONDS,
             read_timeout_seconds=AWS_READ_SECONDS,
