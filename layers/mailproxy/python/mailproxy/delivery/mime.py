@@ -35,9 +35,15 @@ def stable_message_id(tenant_id: str, message: Message) -> str:
     if message.message_id:
         text = message.message_id.strip()
         return text if text.startswith("<") else f"<{text}>"
-    digest = hashlib.sha256(f"{tenant_id}\0{message.id}".encode()).hexdigest()[:32]
+    digest = message_id_digest(tenant_id, message.id)
     domain = message.from_addr.rpartition("@")[2].strip(" >") or "mailproxy.invalid"
     return f"<{digest}@{domain}>"
+
+
+def message_id_digest(tenant_id: str, mail_id: str) -> str:
+    """The left part of the default Message-ID: one-way, so the bounce reader can only check
+    a candidate (tenant, id) against it, never find the message from it."""
+    return hashlib.sha256(f"{tenant_id}\0{mail_id}".encode()).hexdigest()[:32]
 
 
 def build_envelope(

@@ -7,6 +7,7 @@ from typing import Any
 
 from mailproxy.config import ResourceNames
 from mailproxy.store.batch_reads import BatchReads
+from mailproxy.store.bounces import BounceRecords
 from mailproxy.store.files import FileRecords
 from mailproxy.store.metrics import MetricRecords
 from mailproxy.store.models import bind_models
@@ -15,7 +16,7 @@ from mailproxy.store.reports import ReportRecords
 from mailproxy.store.settings import SettingsRecords
 
 
-class Store(BatchReads, ReportRecords, MetricRecords, FileRecords, SettingsRecords):
+class Store(BounceRecords, BatchReads, ReportRecords, MetricRecords, FileRecords, SettingsRecords):
     def __init__(self, resources: ResourceNames, s3_client: Any | None = None) -> None:
         self._m = bind_models(
             resources.table("tenants"),

@@ -14,6 +14,7 @@ from pynamodb.attributes import (
     MapAttribute,
     NumberAttribute,
     UnicodeAttribute,
+    UnicodeSetAttribute,
 )
 from pynamodb.connection import Connection
 from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
@@ -153,6 +154,9 @@ def bind_models(
         # Which body this state goes with; a sender that read another one does not claim.
         body_version = UnicodeAttribute(null=True)
         expires_at = NumberAttribute(null=True)
+        # The bounces recorded on this message, by bounce_key (domain/bounces.py): a
+        # notification read twice records one event.
+        bounce_keys = UnicodeSetAttribute(null=True)
 
     class BodyModel(Model):
         """The payload as submitted: written on submission, read by the sender, never updated."""
