@@ -10,8 +10,7 @@ import pytest
 from mailproxy import runtime
 from mailproxy.domain.bounces import MailboxCursor
 from mailproxy.domain.errors import StaleWrite
-from mailproxy.domain.instance import InstanceSettings, StoredInstance
-from mailproxy.store.settings import BounceCursors
+from mailproxy.domain.instance import BounceRunRecord, InstanceSettings, StoredInstance
 
 
 def test_instance_settings_round_trip_and_refuse_a_stale_write(aws: Any) -> None:
@@ -36,14 +35,16 @@ def test_instance_settings_round_trip_and_refuse_a_stale_write(aws: Any) -> None
 
 def test_the_cursor_and_the_last_run_share_an_item_without_overwriting(aws: Any) -> None:
     store = runtime.store()
-    cursors = BounceCursors(store)
-    assert cursors.load("box") is None
+    assert store.load_bounce_cursor("box") is None
     assert store.last_bounce_run("box") is None
     store.record_bounce_run("box", 50.0)
-    cursors.save("box", MailboxCursor(7, 42))
-    assert cursors.load("box") == MailboxCursor(7, 42)
-    assert store.last_bounce_run("box") == 50.0
-    assert cursors.load("other") is None
+    store.save_bounce_cursor("box", MailboxCursor(7, 42))
+    assert store.load_bounce_cursor("box") == MailboxCursor(7, 42)
+    assert store.last_bounce_run("box") == BounceRunRecord(50.0)
+    store.record_bounce_run("box", 60.0, "IMAP login failed")
+    assert store.last_bounce_run("box") == BounceRunRecord(60.0, "IMAP login failed")
+    assert store.load_bounce_cursor("box") == MailboxCursor(7, 42)
+    assert store.load_bounce_cursor("other") is None
 
 
 def test_one_run_holds_the_lease_until_it_gives_it_back_or_it_expires(aws: Any) -> None:

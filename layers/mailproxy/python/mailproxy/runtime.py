@@ -174,3 +174,25 @@ def bounce_trigger() -> BounceTrigger:
     from mailproxy.bounce_trigger import LambdaBounceTrigger
 
     return LambdaBounceTrigger(aws.client("lambda"), name)
+
+
+def bounce_mailbox_for(settings: InstanceSettings, password: str) -> MailboxOpener:
+    """The bounce mailbox of these settings: bounce_imap_ssl true is implicit TLS (IMAPS, 993
+    by default), false is STARTTLS, required (a server that does not offer it fails the run:
+    the password never travels in clear). Certificates verified against the system's CAs."""
+    from mailproxy.delivery.imap_mailbox import ImapMailbox, ImapSettings
+
+    imap = ImapSettings(
+        host=settings.bounce_imap_host or "",
+        port=settings.bounce_imap_port,
+        user=settings.bounce_imap_user or "",
+        password=password,
+        folder=settings.bounce_imap_folder,
+        security="ssl" if settings.bounce_imap_ssl else "starttls",
+    )
+    return lambda: ImapMailbox(imap)
+
+
+if TYPE_CHECKING:
+    from mailproxy.domain.instance import InstanceSettings
+    from mailproxy.service.ports import MailboxOpener

@@ -112,6 +112,14 @@ class StoredInstance:
     sealed_password: str | None = None
 
 
+@dataclass(frozen=True)
+class BounceRunRecord:
+    """When the bounce reader last ran on a mailbox, and why it failed if it did."""
+
+    at: float
+    error: str | None = None
+
+
 def missing_when_enabled(settings: InstanceSettings, has_password: bool) -> list[str]:
     """The fields an enabled bounce reader lacks (none when disabled)."""
     if not settings.bounce_enabled:

@@ -233,6 +233,8 @@ def bind_models(
         uidvalidity = NumberAttribute(null=True)
         last_uid = NumberAttribute(null=True)
         last_run_at = NumberAttribute(null=True)
+        # Why the last run failed; absent when it went through.
+        last_error = UnicodeAttribute(null=True)
         # The bounce run's lease: who holds it, until when.
         owner = UnicodeAttribute(null=True)
         lease_until = NumberAttribute(null=True)

@@ -9,7 +9,7 @@ from pynamodb.exceptions import PutError, PynamoDBException, UpdateError
 
 from mailproxy.domain.bounces import MailboxCursor
 from mailproxy.domain.errors import StaleWrite, StorageFailure
-from mailproxy.domain.instance import InstanceSettings, StoredInstance
+from mailproxy.domain.instance import BounceRunRecord, InstanceSettings, StoredInstance
 from mailproxy.store.base import Records, is_condition_failure
 
 INSTANCE_KEY = "instance"
@@ -83,13 +83,16 @@ class SettingsRecords(Records):
             [m.uidvalidity.set(cursor.uidvalidity), m.last_uid.set(cursor.last_uid)],
         )
 
-    def last_bounce_run(self, mailbox_key: str) -> float | None:
+    def last_bounce_run(self, mailbox_key: str) -> BounceRunRecord | None:
         item = self._cursor_item(mailbox_key)
-        return float(item.last_run_at) if item is not None and item.last_run_at else None
+        if item is None or not item.last_run_at:
+            return None
+        return BounceRunRecord(float(item.last_run_at), item.last_error)
 
-    def record_bounce_run(self, mailbox_key: str, at: float) -> None:
+    def record_bounce_run(self, mailbox_key: str, at: float, error: str | None = None) -> None:
         m = self._m.setting
-        self._update(m(_CURSOR_PREFIX + mailbox_key), [m.last_run_at.set(at)])
+        failed = m.last_error.set(error[:500]) if error else m.last_error.remove()
+        self._update(m(_CURSOR_PREFIX + mailbox_key), [m.last_run_at.set(at), failed])
 
     def _cursor_item(self, mailbox_key: str) -> Any:
         m = self._m.setting
@@ -138,16 +141,3 @@ class SettingsRecords(Records):
             item.update(actions=actions)
         except PynamoDBException as error:
             raise _failure(error) from error
-
-
-class BounceCursors:
-    """The bounce reader's CursorStore (service/ports.py) over the settings table."""
-
-    def __init__(self, store: SettingsRecords) -> None:
-        self._store = store
-
-    def load(self, mailbox_key: str) -> MailboxCursor | None:
-        return self._store.load_bounce_cursor(mailbox_key)
-
-    def save(self, mailbox_key: str, cursor: MailboxCursor) -> None:
-        self._store.save_bounce_cursor(mailbox_key, cursor)
