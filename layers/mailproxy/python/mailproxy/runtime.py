@@ -196,3 +196,35 @@ def bounce_mailbox_for(settings: InstanceSettings, password: str) -> MailboxOpen
 if TYPE_CHECKING:
     from mailproxy.domain.instance import InstanceSettings
     from mailproxy.service.ports import MailboxOpener
+
+
+# How long a sender environment keeps the instance's bounce_return_path before reading it
+# again: a change reaches every sender within this, at one read per environment and minute.
+RETURN_PATH_TTL_SECONDS = 60.0
+
+
+class _InstanceReturnPath:
+    """The instance's bounce_return_path, cached per environment for a short time; read
+    again for a new store (runtime.reset: tests and local mode point at new resources)."""
+
+    def __init__(self) -> None:
+        import threading
+
+        self._lock = threading.Lock()
+        self._cached: tuple[object, str | None, float] | None = None
+
+    def __call__(self) -> str | None:
+        current = store()
+        now = time.monotonic()
+        with self._lock:
+            cached = self._cached
+        if cached is not None and cached[0] is current and now < cached[2]:
+            return cached[1]
+        stored = current.get_instance_settings()
+        value = stored.settings.bounce_return_path if stored is not None else None
+        with self._lock:
+            self._cached = (current, value, now + RETURN_PATH_TTL_SECONDS)
+        return value
+
+
+instance_return_path = _InstanceReturnPath()

@@ -52,8 +52,11 @@ def build_envelope(
     attachments: list[FetchedAttachment],
     now: float,
     note: BodyNote | None = None,
+    default_return_path: str | None = None,
 ) -> Envelope:
-    """`note`: what the body gains at its end (the download links of attachments taken out)."""
+    """`note`: what the body gains at its end (the download links of attachments taken out).
+    The envelope sender (MAIL FROM): the message's return_path (the client's choice wins),
+    else `default_return_path` (the instance's bounce_return_path), else its From."""
     mime = EmailMessage(policy=SMTP)
     mime["From"] = message.from_addr
     mime["To"] = ", ".join(message.to)
@@ -86,7 +89,7 @@ def build_envelope(
         )
     # Bcc recipients are in the envelope only: no Bcc header ever reaches a server.
     return Envelope(
-        mail_from=message.return_path or message.from_addr,
+        mail_from=message.return_path or default_return_path or message.from_addr,
         recipients=message.recipients,
         data=mime.as_bytes(),
     )
