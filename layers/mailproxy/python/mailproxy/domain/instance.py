@@ -17,6 +17,8 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, create_model, fiel
 DEFAULT_IMAP_PORT = 993
 DEFAULT_FOLDER = "INBOX"
 DEFAULT_POLL_INTERVAL_SECONDS = 60
+# The minute tick comes a little early or late: a run due within this is run on this tick.
+_TICK_SLACK_SECONDS = 5
 # What an enabled bounce reader cannot work without (the password is checked apart: it is
 # held sealed, not in the settings).
 REQUIRED_WHEN_ENABLED = ("bounce_imap_host", "bounce_imap_user")
@@ -137,5 +139,3 @@ def bounce_due(last_run_at: float | None, interval_seconds: int, now: float) -> 
         return True
     return now - last_run_at >= interval_seconds - _TICK_SLACK_SECONDS
 
-
-_TICK_SLACK_SECONDS = 5
