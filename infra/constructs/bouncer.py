@@ -8,6 +8,7 @@ from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 
 from infra.constructs.lambdas import ProxyFunction, Shared
+from infra.constructs.storage import Storage
 from mailproxy.config import BOUNCER_FUNCTION_ENV
 
 # A run reads at most 500 mails (mailproxy.service.bounces.MAX_MESSAGES_PER_RUN); the run's
@@ -44,11 +45,13 @@ class Bouncer(ProxyFunction):
         # A reload that fails is not retried: the next tick runs anyway.
         fn.configure_async_invoke(retry_attempts=0, max_event_age=Duration.minutes(15))
 
-    def grant_reload(self, api: lambda_.Function) -> None:
-        """What the API's /instance routes need of the reader: its name, the right to invoke
-        it, and the settings item (read, written whole, conditionally). For the routes'
-        wiring; the routes are added on top of mailproxy.service.instance."""
+    def grant_instance_routes(self, api: lambda_.Function, storage: Storage) -> None:
+        """What the API's /instance routes (on mailproxy.service.instance) need: the settings
+        item (read, written whole and conditionally: PutItem), the reader's name and the
+        right to invoke it (reload-bounce). Called by whoever adds the routes: granted before
+        any route uses them, the least-privilege test would find them unused."""
         fn = self.handler.function
+        storage.grant_items(api, ["settings"], ("dynamodb:GetItem", "dynamodb:PutItem"))
         api.add_environment(BOUNCER_FUNCTION_ENV, fn.function_name)
         api.add_to_role_policy(
             iam.PolicyStatement(actions=["lambda:InvokeFunction"], resources=[fn.function_arn])
