@@ -302,10 +302,11 @@ class MessageLookup(Protocol):
     only, and the notification does not say the tenant: every method looks across tenants
     and may find several; the use case decides between them.
 
-    A store adapter needs: the messages by id across tenants (an index on the id alone),
-    by the Message-ID header they were sent with (an index on a stored copy of it: the
-    default Message-ID is a hash of (tenant, id) and cannot be reversed), and by recipient
-    among those sent since a time."""
+    A store adapter needs: the messages by id across tenants, by the Message-ID header they
+    were sent with (the default Message-ID is a hash of (tenant, id) and cannot be reversed),
+    and by recipient among those sent since a time. The DynamoDB one (store/bounces.py) adds
+    no index for it: by key per tenant, and among each tenant's recent sent events, under a
+    read budget; its docstring says what that leaves out."""
 
     def by_mail_id(self, mail_id: str) -> Sequence[SentMessage]: ...
 
