@@ -29,6 +29,7 @@ from cdk_nag import AwsSolutionsChecks
 from constructs import Construct
 
 from infra.constructs.api import Api
+from infra.constructs.bouncer import Bouncer
 from infra.constructs.lambdas import Layers, Shared
 from infra.constructs.monitoring import Monitoring
 from infra.constructs.queues import Queues
@@ -117,16 +118,22 @@ class MailProxyStack(Stack):
         )
         self.scheduler = Scheduler(self, "Scheduler", shared=shared, environment=environment)
         self.reporter = Reporter(self, "Reporter", shared=shared, environment=environment)
+        self.bouncer = Bouncer(self, "Bouncer", shared=shared, environment=environment)
         self.tick = MinuteTick(
             self,
             "Tick",
-            functions=[self.scheduler.handler.function, self.reporter.handler.function],
+            functions=[
+                self.scheduler.handler.function,
+                self.reporter.handler.function,
+                self.bouncer.handler.function,
+            ],
         )
         self.functions = {
             "api": self.api.handler.function,
             "sender": self.sender.handler.function,
             "scheduler": self.scheduler.handler.function,
             "reporter": self.reporter.handler.function,
+            "bouncer": self.bouncer.handler.function,
         }
         self.monitoring = Monitoring(
             self,
@@ -134,6 +141,7 @@ class MailProxyStack(Stack):
             prefix=prefix,
             functions=self.functions,
             sender=self.sender.handler.function,
+            bouncer=self.bouncer.handler.function,
             queues=self.queues,
             http_api=self.api.http_api,
         )

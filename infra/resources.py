@@ -122,6 +122,9 @@ TABLES: dict[str, TableSpec] = {
     # Download links of large attachments (GET /files/{token}), keyed by the token's SHA-256,
     # expired by TTL when the link is (the API checks expires_at too: TTL deletion lags).
     "files": TableSpec("files", partition_key="token_hash", ttl_attribute="expires_at"),
+    # The instance's own few items, by key: its settings ("instance"), the bounce reader's
+    # cursor per mailbox ("bounce-cursor#<mailbox>") and its run lease ("bounce-lease").
+    "settings": TableSpec("settings", partition_key="key"),
 }
 
 QUEUES: dict[Priority, QueueSpec] = {

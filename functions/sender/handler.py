@@ -72,6 +72,7 @@ def _context() -> DeliveryContext:
             public_base_url=settings.public_base_url,
         ),
         on_attempt=_log_attempt,
+        default_return_path=runtime.instance_return_path,
     )
 
 

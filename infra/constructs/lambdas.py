@@ -70,6 +70,7 @@ class MailProxyFunction(Construct):
         environment: dict[str, str],
         timeout: Duration,
         memory_size: int = 512,
+        reserved_concurrency: int | None = None,
     ) -> None:
         super().__init__(scope, construct_id)
         self.log_group = logs.LogGroup(
@@ -89,6 +90,7 @@ class MailProxyFunction(Construct):
             layers=layers.all,
             timeout=timeout,
             memory_size=memory_size,
+            reserved_concurrent_executions=reserved_concurrency,
             log_group=self.log_group,
             tracing=lambda_.Tracing.DISABLED,
             environment={
@@ -143,12 +145,13 @@ class Shared:
 
 
 class ProxyFunction(Construct):
-    """One of the proxy's four functions: a MailProxyFunction at "Handler" (which keeps the
+    """One of the proxy's functions: a MailProxyFunction at "Handler" (which keeps the
     logical IDs), then what the subclass grants it and feeds it with (`wire`)."""
 
     NAME: ClassVar[str]
     TIMEOUT: ClassVar[Duration]
     MEMORY_SIZE: ClassVar[int] = 512
+    RESERVED_CONCURRENCY: ClassVar[int | None] = None
 
     def __init__(
         self, scope: Construct, construct_id: str, *, shared: Shared, environment: dict[str, str]
@@ -163,6 +166,7 @@ class ProxyFunction(Construct):
             environment=environment,
             timeout=self.TIMEOUT,
             memory_size=self.MEMORY_SIZE,
+            reserved_concurrency=self.RESERVED_CONCURRENCY,
         )
         self.wire(self.handler.function, shared)
 

@@ -1,4 +1,5 @@
-"""The CloudWatch dashboard and alarms: sender errors, queue age, dead letters, API 5xx.
+"""The CloudWatch dashboard and alarms: sender errors, queue age, dead letters, API 5xx, the
+bounce reader failing.
 
 The alarms have no action here; `Monitoring.alarms` lists them for whoever adds one (an SNS
 topic, a pager). The application's own EMF metrics are added to the dashboard elsewhere.
@@ -25,6 +26,9 @@ MAX_AGE_SECONDS: dict[Priority, int] = {
 }
 SENDER_ERROR_RATE_PERCENT = 5
 API_5XX_PER_PERIOD = 5
+# The bounce reader failing this many periods in a row (15 minutes) is worth a look: a
+# mailbox that fails once (a server restart) is tried again at the next tick.
+BOUNCER_FAILING_PERIODS = 3
 
 
 class Monitoring(Construct):
@@ -37,6 +41,7 @@ class Monitoring(Construct):
         functions: dict[str, lambda_.Function],
         sender: lambda_.Function,
         queues: Queues,
+        bouncer: lambda_.Function | None = None,
         http_api: apigwv2.HttpApi,
     ) -> None:
         super().__init__(scope, construct_id)
@@ -109,6 +114,9 @@ class Monitoring(Construct):
             description=f"The HTTP API answered 5xx {API_5XX_PER_PERIOD} times or more "
             "in 5 minutes.",
         )
+
+        if bouncer is not None:
+            self._bouncer_alarm(bouncer)
 
         self.dashboard = cw.Dashboard(self, "Dashboard", dashboard_name=prefix)
         self.dashboard.add_widgets(
@@ -184,15 +192,48 @@ class Monitoring(Construct):
             ),
         )
 
+    def _bouncer_alarm(self, bouncer: lambda_.Function) -> None:
+        """Failing: each of its ticks in the period says the mailbox's last run failed
+        (bounce_reader_failing, 1 or 0 on every tick while enabled: the Minimum is 1), or the
+        function itself failed (an uncaught error, a timeout)."""
+        failing = cw.Metric(
+            namespace="MailProxy",
+            metric_name="bounce_reader_failing",
+            dimensions_map={"scope": "all"},
+            period=PERIOD,
+            statistic="Minimum",
+        )
+        errors = bouncer.metric_errors(period=PERIOD, statistic="Sum")
+        self._alarm(
+            "BouncerFailing",
+            cw.MathExpression(
+                expression="FILL(failing, 0) + FILL(errors, 0)",
+                using_metrics={"failing": failing, "errors": errors},
+                label="bounce reader failing",
+                period=PERIOD,
+            ),
+            threshold=1,
+            evaluation_periods=BOUNCER_FAILING_PERIODS,
+            description="The bounce reader has failed for 15 minutes (the mailbox: login, "
+            "TLS, network; or the function itself).",
+        )
+
     def _alarm(
-        self, construct_id: str, metric: cw.IMetric, *, threshold: float, description: str
+        self,
+        construct_id: str,
+        metric: cw.IMetric,
+        *,
+        threshold: float,
+        description: str,
+        evaluation_periods: int = 1,
     ) -> cw.Alarm:
         alarm = cw.Alarm(
             self,
             construct_id,
             metric=metric,
             threshold=threshold,
-            evaluation_periods=1,
+            evaluation_periods=evaluation_periods,
+            datapoints_to_alarm=evaluation_periods,
             comparison_operator=cw.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
             treat_missing_data=cw.TreatMissingData.NOT_BREACHING,
             alarm_description=description,

@@ -38,7 +38,7 @@ class MinuteTick(Construct):
         self.rule = events.Rule(
             self,
             "Rule",
-            description="mailproxy: due scheduled sends, lost messages, delivery reports",
+            description="mailproxy: due scheduled sends, lost messages, delivery reports, bounces",
             schedule=TICK,
             targets=[targets.LambdaFunction(fn, retry_attempts=0) for fn in functions],
         )

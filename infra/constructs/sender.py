@@ -38,6 +38,8 @@ class Sender(ProxyFunction):
         storage.grant_items(fn, SENDER_TABLES, SENDER_ACTIONS)
         # Download links of large files are written, never read back, by the sender.
         storage.grant_items(fn, [FILE_LINKS], ("dynamodb:PutItem",))
+        # The instance settings, for bounce_return_path (the envelope sender): read only.
+        storage.grant_items(fn, ["settings"], ("dynamodb:GetItem",))
         for queue in queues.all_queues:  # deferrals and retries re-enqueue; wake the reporter
             queue.grant(fn, "sqs:SendMessage")
         storage.secrets_key.grant_decrypt(fn)

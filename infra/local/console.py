@@ -17,12 +17,13 @@ from typing import Any, TextIO
 
 from aws_lambda_powertools.logging.formatter import LambdaPowertoolsFormatter
 
-# The Powertools loggers of the four functions (their `service` names).
+# The Powertools loggers of the functions (their `service` names).
 FUNCTION_LOGGERS = (
     "mailproxy-api",
     "mailproxy-sender",
     "mailproxy-scheduler",
     "mailproxy-reporter",
+    "mailproxy-bouncer",
 )
 # Powertools modules that print EMF documents (they call the builtin print).
 EMF_PRINTING_MODULES = (

@@ -241,8 +241,28 @@ class LocalProxy:
             "expired": self.aws.expire(runtime.clock())
         }
         targets["s3-lifecycle"] = expire_objects_on_tick
+        # The bounce reader last: a slow mailbox does not hold up the others' tick.
+        bouncer = load_handler("bouncer").lambda_handler
+        targets["mailproxy-bouncer"] = bouncer
+        self._use_local_bounce_trigger(bouncer)
         self.ticker = Ticker(targets, runtime.clock, self.stop_event)
         self.ticker.start()
+
+    def _use_local_bounce_trigger(self, bouncer: Callable[[dict[str, Any], Any], Any]) -> None:
+        """POST /instance/reload-bounce: the bouncer's handler at once, in a thread (on AWS,
+        an asynchronous invoke of its function)."""
+        from infra.local.events import LambdaContext
+        from mailproxy import runtime
+        from mailproxy.bounce_trigger import ThreadBounceTrigger
+
+        def run(event: dict[str, Any]) -> None:
+            try:
+                bouncer(event, LambdaContext(function_name="mailproxy-bouncer"))
+            except Exception:
+                log.exception("bounce reload failed")
+
+        runtime.use_bounce_trigger(ThreadBounceTrigger(run))
+        self._stoppers.append(lambda: runtime.use_bounce_trigger(None))
 
     def _start_pollers(self, load_handler: Callable[[str], Any]) -> None:
         import boto3

@@ -1,5 +1,6 @@
-"""The EventBridge minute rule of local mode: calls the scheduler and reporter handlers with
-a scheduled event every minute, and at once when asked (a clock advance, a test)."""
+"""The EventBridge minute rule of local mode: calls the scheduler, reporter and bouncer
+handlers with a scheduled event every minute, and at once when asked (a clock advance, a
+test)."""
 
 from __future__ import annotations
 

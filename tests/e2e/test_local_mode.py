@@ -146,3 +146,11 @@ def test_a_port_in_use_is_named_in_one_line() -> None:
     assert result.returncode == 2
     assert f"port {busy}" in result.stderr
     assert "MAILPROXY_PORT" in result.stderr
+
+
+def test_the_minute_tick_wakes_the_bounce_reader(local_mode: LocalMode) -> None:
+    # Given local mode with no instance settings / When its minute tick runs
+    status, body = local_mode.call("POST", "/local/tick")
+    # Then the bounce reader was called too, and found itself disabled
+    assert status == 200
+    assert body["ticked"]["mailproxy-bouncer"] == {"state": "disabled"}

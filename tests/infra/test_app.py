@@ -26,7 +26,7 @@ from mailproxy.domain.large_files import MAX_FILE_TTL_DAYS, ttl_prefix
 from tests.infra.conftest import ATTACHMENT_BUCKET, Synthesized
 
 PREFIX = "mailproxy"
-FUNCTIONS = ("api", "sender", "scheduler", "reporter")
+FUNCTIONS = ("api", "sender", "scheduler", "reporter", "bouncer")
 
 
 @pytest.fixture(scope="module")
@@ -334,11 +334,12 @@ def test_reporter_is_fed_by_the_wakeups_queue(synthesized: Synthesized, template
     )
 
 
-def test_minute_rule_ticks_scheduler_and_reporter(
+def test_minute_rule_ticks_scheduler_reporter_and_bouncer(
     synthesized: Synthesized, template: Template
 ) -> None:
     scheduler_id, _ = _function(synthesized, "scheduler")
     reporter_id, _ = _function(synthesized, "reporter")
+    bouncer_id, _ = _function(synthesized, "bouncer")
     template.resource_count_is("AWS::Events::Rule", 1)
     template.has_resource_properties(
         "AWS::Events::Rule",
@@ -349,6 +350,7 @@ def test_minute_rule_ticks_scheduler_and_reporter(
                 [
                     Match.object_like({"Arn": {"Fn::GetAtt": [scheduler_id, "Arn"]}}),
                     Match.object_like({"Arn": {"Fn::GetAtt": [reporter_id, "Arn"]}}),
+                    Match.object_like({"Arn": {"Fn::GetAtt": [bouncer_id, "Arn"]}}),
                 ]
             ),
         },
@@ -485,6 +487,7 @@ def test_download_links_table_is_written_by_the_sender_and_read_by_the_api(
     assert not {"dynamodb:GetItem", "dynamodb:Query", "dynamodb:Scan"} & sender
     assert actions_on_files("reporter") == set()
     assert actions_on_files("scheduler") == set()
+    assert actions_on_files("bouncer") == set()
 
 
 def test_download_route_takes_no_authorizer(template: Template) -> None:
@@ -507,12 +510,13 @@ def test_sender_builds_links_on_the_apis_own_endpoint(synthesized: Synthesized) 
 def test_alarms_cover_sender_queues_dlqs_and_api(synthesized: Synthesized) -> None:
     alarms = list(synthesized.resources("AWS::CloudWatch::Alarm").values())
     text = [json.dumps(a["Properties"]) for a in alarms]
-    assert len(alarms) == 3 + 2 * len(QUEUES) + 1
+    assert len(alarms) == 3 + 2 * len(QUEUES) + 1 + 1
     assert sum('"MetricName": "ApproximateAgeOfOldestMessage"' in t for t in text) == len(QUEUES)
     dlq_alarms = [t for t in text if '"MetricName": "ApproximateNumberOfMessagesVisible"' in t]
     assert len(dlq_alarms) == len(QUEUES)
     assert sum('"MetricName": "5xx"' in t for t in text) == 1
-    assert sum('"MetricName": "Errors"' in t for t in text) == 2  # count and rate
+    # the sender's count and rate, the bouncer's failing
+    assert sum('"MetricName": "Errors"' in t for t in text) == 3
     assert any('"Expression"' in t for t in text)
     # the share of messages that failed, from the sender's EMF totals over every tenant
     [rate] = [t for t in text if '"MetricName": "errors"' in t]
@@ -521,6 +525,57 @@ def test_alarms_cover_sender_queues_dlqs_and_api(synthesized: Synthesized) -> No
     assert '"Threshold": 5' in rate
     synthesized_dashboards = synthesized.resources("AWS::CloudWatch::Dashboard")
     assert len(synthesized_dashboards) == 1
+
+
+def test_bouncer_alarm_waits_for_15_minutes_of_failure(synthesized: Synthesized) -> None:
+    alarms = [
+        json.dumps(a["Properties"])
+        for a in synthesized.resources("AWS::CloudWatch::Alarm").values()
+    ]
+    [failing] = [t for t in alarms if '"MetricName": "bounce_reader_failing"' in t]
+    assert '"EvaluationPeriods": 3' in failing
+    assert '"DatapointsToAlarm": 3' in failing
+    assert '"Period": 300' in failing
+
+
+# --- the bounce reader ------------------------------------------------------------------
+
+
+def test_bouncer_runs_alone_and_is_not_retried(
+    synthesized: Synthesized, template: Template
+) -> None:
+    bouncer_id, props = _function(synthesized, "bouncer")
+    assert props["ReservedConcurrentExecutions"] == 1
+    assert props["Timeout"] == 300
+    template.has_resource_properties(
+        "AWS::Lambda::EventInvokeConfig",
+        {"FunctionName": {"Ref": bouncer_id}, "MaximumRetryAttempts": 0},
+    )
+
+
+def test_bouncer_reads_and_records_bounces_only(synthesized: Synthesized) -> None:
+    bouncer_id, _ = _function(synthesized, "bouncer")
+    policy = _policy_of(synthesized, bouncer_id)
+    assert "kms:Decrypt" in policy
+    assert "kms:Encrypt" not in policy
+    assert "s3:" not in policy
+    assert "sqs:" not in policy
+    assert "dynamodb:DeleteItem" not in policy
+
+    def actions_on(table: str) -> set[str]:
+        table_id = _table_id(synthesized, table)
+        return {
+            action
+            for statement in _statements(synthesized, bouncer_id)
+            if table_id in json.dumps(statement["Resource"])
+            for action in _as_list(statement["Action"])
+        }
+
+    assert actions_on("settings") == {"dynamodb:GetItem", "dynamodb:UpdateItem"}
+    assert actions_on("tenants") == {"dynamodb:Scan"}
+    assert actions_on("messages") == {"dynamodb:BatchGetItem", "dynamodb:UpdateItem"}
+    assert actions_on("events") == {"dynamodb:Query", "dynamodb:PutItem"}
+    assert actions_on("accounts") == set()
 
 
 # --- the whole template -----------------------------------------------------------------

@@ -3,8 +3,8 @@ shared layer unpacked from `cdk.out` into a clean folder, the third-party layer'
 for this machine, and nothing of the repository on sys.path (tests/support/cdk_artifacts.py).
 Each function gets the environment of its template, resolved against a moto server holding the
 resources infra/local/provision.py makes, and one real invocation: an API request, an SQS batch
-to an SMTP server, a scheduler tick, a report run. A module the layers miss, or a handler that
-imports from outside them, fails here."""
+to an SMTP server, a scheduler tick, a report run, a bounce mailbox read (a real IMAP server).
+A module the layers miss, or a handler that imports from outside them, fails here."""
 
 from __future__ import annotations
 
@@ -49,7 +49,7 @@ from tests.support.smtp_servers import SmtpServer
 from tests.support.tenants import create_tenant, records_by_id
 
 PREFIX = "mailproxy"
-FUNCTIONS = ("api", "sender", "scheduler", "reporter")
+FUNCTIONS = ("api", "sender", "scheduler", "reporter", "bouncer")
 AWS_VARIABLES = {key: value for key, value in FAKE_AWS.items() if key.startswith("AWS_")}
 API_ENDPOINT = "https://abcdef1234.execute-api.us-east-1.amazonaws.com"
 SMTP_LOGIN = ("mailer", "s3cret-passw0rd")
@@ -362,3 +362,69 @@ def test_the_reporter_function_posts_a_delivery_report(deployment: Deployment) -
     assert [[(line["id"], "sent_ts" in line) for line in report] for report in reports] == [
         [("m1", True)]
     ]
+
+
+# The client's Message-ID of the message the fixture's DSN returns.
+HARD_MESSAGE_ID = "<9d1c27a0b4e54f7c8a1e2b3c4d5e6f70@acme.example>"
+BOUNCES = Path(__file__).resolve().parents[1] / "fixtures" / "bounces"
+
+
+@pytest.fixture(scope="module")
+def imap(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    from tests.support.imap_server import ImapServer
+
+    running = ImapServer(tmp_path_factory.mktemp("imap"))
+    running.start()
+    yield running
+    running.stop()
+
+
+def configure_bounces(deployment: Deployment, imap: Any) -> None:
+    """The instance settings as PUT /instance stores them: written here through the store,
+    with the password sealed by the deployment's KMS key."""
+    from mailproxy.domain.instance import InstanceChange
+    from mailproxy.secret_box import SecretBox
+    from mailproxy.service.instance import update_instance
+    from mailproxy.store.dynamo import Store
+    from tests.support.imap_server import PASSWORD, USER
+
+    names = ResourceNames.from_json(deployment.environment("bouncer")["MAILPROXY_RESOURCES"])
+    change = InstanceChange.model_validate(
+        {
+            "bounce_enabled": True,
+            "bounce_imap_host": "127.0.0.1",
+            "bounce_imap_port": imap.tls_port,
+            "bounce_imap_user": USER,
+            "bounce_imap_password": PASSWORD,
+            "bounce_imap_folder": "Bounces",
+        }
+    )
+    sealer = SecretBox(boto3.client("kms"), names.key_id("secrets"))
+    update_instance(change, Store(names), sealer, time.time)
+
+
+def test_the_bouncer_function_records_a_bounce_from_the_mailbox(
+    deployment: Deployment, imap: Any, tmp_path: Path
+) -> None:
+    ca = tmp_path / "imap-ca.pem"
+    ca.write_bytes(imap.ca.cert_pem.bytes())
+    api_function, sender, bouncer = deployment.start(
+        "api", "sender", "bouncer", bouncer={"SSL_CERT_FILE": str(ca)}
+    )
+    api = ApiClient(api_function)
+    with SmtpServer(credentials=SMTP_LOGIN) as smtp:
+        # Given a message the sender function delivered, whose DSN is in the bounce mailbox
+        a_tenant_with_an_account(api, smtp)
+        hard = message("msg-hard-1", to=["nobody@customer.example"], message_id=HARD_MESSAGE_ID)
+        assert api.call("POST", "/commands/add-messages", {"messages": [hard]})[0] == 200
+        queue = deployment.queue_url("medium")
+        deliver_batch(sender, queue, receive(queue))
+    imap.append("Bounces", (BOUNCES / "postfix_hard_511.eml").read_bytes())
+    configure_bounces(deployment, imap)
+    # When the minute tick invokes the bouncer function
+    answer = bouncer.invoke(scheduled_event(time.time()))
+    # Then it read the mailbox and recorded one hard bounce, in the message's history
+    assert answer["state"] == "ran"
+    assert (answer["read"], answer["hard"], answer["unmatched"]) == (1, 1, 0)
+    history = records_by_id(api, "acme")["msg-hard-1"]["history"]
+    assert "bounce" in [event["event_type"] for event in history]

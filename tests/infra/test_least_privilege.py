@@ -12,6 +12,7 @@ gave the resources.
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
 import re
 import time
@@ -28,16 +29,21 @@ from mailproxy import runtime
 from tests.infra.conftest import ATTACHMENT_BUCKET, Synthesized
 from tests.support import iam
 from tests.support.handlers import ADMIN_TOKEN, ApiClient, SenderDriver, account_for, message
+from tests.support.imap_server import PASSWORD, USER, ImapServer
 from tests.support.reporting import SyncEndpoint
 from tests.support.smtp_servers import RecordingHandler, SmtpServer
 
-FUNCTIONS = ("api", "sender", "scheduler", "reporter")
+FUNCTIONS = ("api", "sender", "scheduler", "reporter", "bouncer")
 PUBLIC_URL = "https://mail.example.test"
 LINK = re.compile(re.escape(PUBLIC_URL) + r"/files/([A-Za-z0-9_-]+)")
 BIG = b"%PDF" + bytes(range(256)) * (1536 * 1024 // 256)  # 1.5 MB: over a 1 MB limit
 HOUR = 3600
 SECRET = "AWS::SecretsManager::Secret"
 BASIC_EXECUTION = "arn:aws:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole"
+BOUNCES = Path(__file__).resolve().parents[1] / "fixtures" / "bounces"
+# The client's Message-IDs of the messages the fixtures' notifications return.
+HARD_MESSAGE_ID = "<9d1c27a0b4e54f7c8a1e2b3c4d5e6f70@acme.example>"
+QUOTE_MESSAGE_ID = "<quote-88.client-chosen@acme.example>"
 
 # Granted, and used by no call of the function's code, on purpose.
 EVENT_SOURCE = (
@@ -89,7 +95,33 @@ def plain_text(mail: Any) -> str:
     return str(part.get_content()) if part is not None else ""
 
 
-def workload(api: ApiClient, sender: SenderDriver, smtp: SmtpServer, sync: SyncEndpoint) -> None:
+def read_bounces(imap: ImapServer) -> None:
+    """The bounce reader on the day's mailbox: a DSN naming its message by X-Genro-Mail-ID
+    (found by key across tenants), one naming it by Message-ID only (found among the recent
+    sent events), each recorded as a bounce event."""
+    from mailproxy.domain.instance import InstanceChange
+    from mailproxy.service.instance import update_instance
+
+    change = InstanceChange.model_validate(
+        {
+            "bounce_enabled": True,
+            "bounce_imap_host": "127.0.0.1",
+            "bounce_imap_port": imap.tls_port,
+            "bounce_imap_user": USER,
+            "bounce_imap_password": PASSWORD,
+            "bounce_imap_folder": "Bounces",
+        }
+    )
+    update_instance(change, runtime.store(), runtime.secret_box(), runtime.clock)
+    for fixture in ("postfix_hard_511.eml", "message_id_only.eml"):
+        imap.append("Bounces", (BOUNCES / fixture).read_bytes())
+    summary = load_handler("bouncer").lambda_handler({"reload": True}, LambdaContext())
+    assert summary["hard"] == 2, summary
+
+
+def workload(
+    api: ApiClient, sender: SenderDriver, smtp: SmtpServer, sync: SyncEndpoint, imap: ImapServer
+) -> None:
     """What each function does in a day: the API's routes (tenants, keys, accounts, messages
     small and large, large files, deletion, suspension, cleanup, metrics, download links), the
     sender sending, deferring, failing and rewriting large attachments, the scheduler queueing
@@ -156,6 +188,8 @@ def workload(api: ApiClient, sender: SenderDriver, smtp: SmtpServer, sync: SyncE
         message("later-low", priority=3, deferred_ts=time.time() + HOUR),
         message("unwanted", deferred_ts=time.time() + HOUR),
         message("held", batch_code="news"),
+        message("msg-hard-1", to=["nobody@customer.example"], message_id=HARD_MESSAGE_ID),
+        message("quote-88", to=["left@partner.example"], message_id=QUOTE_MESSAGE_ID),
     ]
     ok(api, "POST", "/commands/suspend", query="tenant_id=acme&batch_code=news", token=tenant)
     added = ok(api, "POST", "/commands/add-messages", {"messages": messages})
@@ -163,6 +197,7 @@ def workload(api: ApiClient, sender: SenderDriver, smtp: SmtpServer, sync: SyncE
     ok(api, "POST", "/commands/delete-messages", {"ids": ["unwanted"]}, query="tenant_id=acme")
     ok(api, "POST", "/commands/activate", query="tenant_id=acme&batch_code=news", token=tenant)
     sender.drain()
+    read_bounces(imap)
     tokens = {t for mail in smtp.received for t in LINK.findall(plain_text(mail.message))}
     assert len(tokens) == 2  # one link into each bucket
     for token in tokens:
@@ -207,6 +242,7 @@ def function_roles(template: dict[str, Any]) -> dict[str, str]:
 
 
 def test_every_call_is_granted_and_every_grant_is_used_or_explained(
+    tmp_path: Path,
     recorded: Path,
     aws: Any,
     monkeypatch: pytest.MonkeyPatch,
@@ -221,11 +257,18 @@ def test_every_call_is_granted_and_every_grant_is_used_or_explained(
     secret = admin_token_in_secrets_manager(aws, monkeypatch)
     runtime.reset()
     handler = RecordingHandler(rcpt_replies={"gone@example.test": "550 5.1.1 No such user"})
-    with SmtpServer(handler) as smtp, SyncEndpoint() as sync:
+    imap = ImapServer(tmp_path)
+    imap.start()
+    ca = tmp_path / "imap-ca.pem"
+    ca.write_bytes(imap.ca.cert_pem.bytes())
+    # The bouncer verifies the mailbox's certificate against the default CAs: here, its CA.
+    monkeypatch.setenv("SSL_CERT_FILE", str(ca))
+    with SmtpServer(handler) as smtp, SyncEndpoint() as sync, contextlib.ExitStack() as stack:
+        stack.callback(imap.stop)
         api = ApiClient(load_handler("api"))
         sender = SenderDriver(load_handler("sender"), dict(aws.queues))
         # When they do a day's work
-        workload(api, sender, smtp, sync)
+        workload(api, sender, smtp, sync, imap)
         runtime.smtp_pool().close_all()
     calls = [json.loads(line) for line in recorded.read_text().splitlines()]
     assert {call["function"] for call in calls} == set(FUNCTIONS)

@@ -52,7 +52,7 @@ def import_handler(name: str) -> dict[str, list[str]]:
 
 def test_every_function_is_probed() -> None:
     # Given the functions folder / Then each Lambda of the stack is here
-    assert HANDLERS == ["api", "reporter", "scheduler", "sender"]
+    assert HANDLERS == ["api", "bouncer", "reporter", "scheduler", "sender"]
 
 
 @pytest.mark.parametrize("name", HANDLERS)

@@ -4,10 +4,14 @@ the adapter that keeps metric names, units and dimensions out of the handler."""
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import TYPE_CHECKING
 
 from aws_lambda_powertools.metrics import MetricUnit, single_metric
 
 from mailproxy.domain.metrics import Counts
+
+if TYPE_CHECKING:
+    from mailproxy.service.bounce_reader import ReaderOutcome
 
 NAMESPACE = "MailProxy"
 # The dimension of the totals: an alarm cannot add up dimensions, so each count is also
@@ -43,3 +47,25 @@ def _emit(name: str, unit: MetricUnit, value: float, dimensions: dict[str, str])
         name=name, unit=unit, value=value, namespace=NAMESPACE, default_dimensions=dimensions
     ):
         pass
+
+
+def publish_bounces(outcome: ReaderOutcome) -> None:
+    """The bounce reader's invocation: bounces recorded by tenant and type (and their totals),
+    notifications that matched no message, and whether the mailbox's last run failed (1/0,
+    every tick while the reader is enabled: the "reader failing" alarm watches it)."""
+    run = outcome.run
+    if run is not None:
+        totals: dict[str, int] = {}
+        for (tenant_id, bounce_type), value in run.by_tenant.items():
+            _emit(
+                "bounces",
+                MetricUnit.Count,
+                value,
+                {"tenant_id": tenant_id, "bounce_type": bounce_type.value},
+            )
+            totals[bounce_type.value] = totals.get(bounce_type.value, 0) + value
+        for type_name, value in totals.items():
+            _emit("bounces", MetricUnit.Count, value, {**ALL_TENANTS, "bounce_type": type_name})
+        _emit("bounces_unmatched", MetricUnit.Count, run.unmatched, ALL_TENANTS)
+    if outcome.failing is not None:
+        _emit("bounce_reader_failing", MetricUnit.Count, int(outcome.failing), ALL_TENANTS)

@@ -21,6 +21,8 @@ ALLOW_PRIVATE_URLS_ENV = "MAILPROXY_ALLOW_PRIVATE_URLS"
 S3_ATTACHMENT_BUCKETS_ENV = "MAILPROXY_S3_ATTACHMENT_BUCKETS"
 # Where clients reach the API (https://..., no trailing path): download links are built on it.
 PUBLIC_BASE_URL_ENV = "MAILPROXY_PUBLIC_BASE_URL"
+# The bounce reader's function name: POST /instance/reload-bounce invokes it.
+BOUNCER_FUNCTION_ENV = "MAILPROXY_BOUNCER_FUNCTION"
 
 
 class ConfigurationError(RuntimeError):
@@ -90,6 +92,7 @@ class Settings:
     s3_attachment_buckets: frozenset[str] = frozenset()
     # The API's own URL as the world sees it; None: no download links can be made.
     public_base_url: str | None = None
+    bouncer_function: str | None = None
 
 
 def settings_from(environ: dict[str, str] | os._Environ[str]) -> Settings:
@@ -109,6 +112,7 @@ def settings_from(environ: dict[str, str] | os._Environ[str]) -> Settings:
             if name.strip()
         ),
         public_base_url=(environ.get(PUBLIC_BASE_URL_ENV) or "").strip().rstrip("/") or None,
+        bouncer_function=environ.get(BOUNCER_FUNCTION_ENV) or None,
     )
 
 

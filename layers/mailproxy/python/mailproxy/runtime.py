@@ -145,3 +145,86 @@ def reset() -> None:
     for cached in _CACHED:
         cached.cache_clear()
     bind_models.cache_clear()
+
+
+# -- the bounce reader's wiring (issue 13) ----------------------------------------------------
+
+if TYPE_CHECKING:
+    from mailproxy.service.ports import BounceTrigger
+
+# Set by local mode (infra/local/run.py): its trigger runs the bouncer's handler in a thread.
+_local_bounce_trigger: BounceTrigger | None = None
+
+
+def use_bounce_trigger(trigger: BounceTrigger | None) -> None:
+    global _local_bounce_trigger
+    _local_bounce_trigger = trigger
+
+
+def bounce_trigger() -> BounceTrigger:
+    """How the API wakes the bounce reader: local mode's, else an async invoke of the
+    function named in MAILPROXY_BOUNCER_FUNCTION."""
+    from mailproxy.config import ConfigurationError
+
+    if _local_bounce_trigger is not None:
+        return _local_bounce_trigger
+    name = current_settings().bouncer_function
+    if not name:
+        raise ConfigurationError("MAILPROXY_BOUNCER_FUNCTION is not set")
+    from mailproxy.bounce_trigger import LambdaBounceTrigger
+
+    return LambdaBounceTrigger(aws.client("lambda"), name)
+
+
+def bounce_mailbox_for(settings: InstanceSettings, password: str) -> MailboxOpener:
+    """The bounce mailbox of these settings: bounce_imap_ssl true is implicit TLS (IMAPS, 993
+    by default), false is STARTTLS, required (a server that does not offer it fails the run:
+    the password never travels in clear). Certificates verified against the system's CAs."""
+    from mailproxy.delivery.imap_mailbox import ImapMailbox, ImapSettings
+
+    imap = ImapSettings(
+        host=settings.bounce_imap_host or "",
+        port=settings.bounce_imap_port,
+        user=settings.bounce_imap_user or "",
+        password=password,
+        folder=settings.bounce_imap_folder,
+        security="ssl" if settings.bounce_imap_ssl else "starttls",
+    )
+    return lambda: ImapMailbox(imap)
+
+
+if TYPE_CHECKING:
+    from mailproxy.domain.instance import InstanceSettings
+    from mailproxy.service.ports import MailboxOpener
+
+
+# How long a sender environment keeps the instance's bounce_return_path before reading it
+# again: a change reaches every sender within this, at one read per environment and minute.
+RETURN_PATH_TTL_SECONDS = 60.0
+
+
+class _InstanceReturnPath:
+    """The instance's bounce_return_path, cached per environment for a short time; read
+    again for a new store (runtime.reset: tests and local mode point at new resources)."""
+
+    def __init__(self) -> None:
+        import threading
+
+        self._lock = threading.Lock()
+        self._cached: tuple[object, str | None, float] | None = None
+
+    def __call__(self) -> str | None:
+        current = store()
+        now = time.monotonic()
+        with self._lock:
+            cached = self._cached
+        if cached is not None and cached[0] is current and now < cached[2]:
+            return cached[1]
+        stored = current.get_instance_settings()
+        value = stored.settings.bounce_return_path if stored is not None else None
+        with self._lock:
+            self._cached = (current, value, now + RETURN_PATH_TTL_SECONDS)
+        return value
+
+
+instance_return_path = _InstanceReturnPath()

@@ -51,3 +51,8 @@ def account_context(tenant_id: str, account_id: str) -> dict[str, str]:
 
 def client_auth_context(tenant_id: str) -> dict[str, str]:
     return {"purpose": "client-auth", "tenant_id": tenant_id}
+
+
+def bounce_password_context() -> dict[str, str]:
+    """The bounce mailbox's IMAP password: one per instance."""
+    return {"purpose": "bounce-imap-password"}

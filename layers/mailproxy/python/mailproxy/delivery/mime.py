@@ -35,9 +35,15 @@ def stable_message_id(tenant_id: str, message: Message) -> str:
     if message.message_id:
         text = message.message_id.strip()
         return text if text.startswith("<") else f"<{text}>"
-    digest = hashlib.sha256(f"{tenant_id}\0{message.id}".encode()).hexdigest()[:32]
+    digest = message_id_digest(tenant_id, message.id)
     domain = message.from_addr.rpartition("@")[2].strip(" >") or "mailproxy.invalid"
     return f"<{digest}@{domain}>"
+
+
+def message_id_digest(tenant_id: str, mail_id: str) -> str:
+    """The left part of the default Message-ID: one-way, so the bounce reader can only check
+    a candidate (tenant, id) against it, never find the message from it."""
+    return hashlib.sha256(f"{tenant_id}\0{mail_id}".encode()).hexdigest()[:32]
 
 
 def build_envelope(
@@ -46,8 +52,11 @@ def build_envelope(
     attachments: list[FetchedAttachment],
     now: float,
     note: BodyNote | None = None,
+    default_return_path: str | None = None,
 ) -> Envelope:
-    """`note`: what the body gains at its end (the download links of attachments taken out)."""
+    """`note`: what the body gains at its end (the download links of attachments taken out).
+    The envelope sender (MAIL FROM): the message's return_path (the client's choice wins),
+    else `default_return_path` (the instance's bounce_return_path), else its From."""
     mime = EmailMessage(policy=SMTP)
     mime["From"] = message.from_addr
     mime["To"] = ", ".join(message.to)
@@ -80,7 +89,7 @@ def build_envelope(
         )
     # Bcc recipients are in the envelope only: no Bcc header ever reaches a server.
     return Envelope(
-        mail_from=message.return_path or message.from_addr,
+        mail_from=message.return_path or default_return_path or message.from_addr,
         recipients=message.recipients,
         data=mime.as_bytes(),
     )

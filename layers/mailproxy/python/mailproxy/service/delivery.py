@@ -134,6 +134,9 @@ class DeliveryContext:
     large_files: LargeFileSetup = field(default_factory=LargeFileSetup)
     # Told (message id, envelope recipients) just before a message is handed to SMTP.
     on_attempt: Callable[[str, list[str]], None] = lambda message_id, recipients: None
+    # The instance's bounce_return_path: the envelope sender of a message that names none
+    # (so bounces reach the bounce mailbox). Asked once per invocation.
+    default_return_path: Callable[[], str | None] = lambda: None
 
 
 @dataclass(frozen=True)
@@ -201,6 +204,8 @@ class Invocation:
     _claim_locks: dict[tuple[str, str], threading.Lock] = field(
         default_factory=dict, repr=False, compare=False
     )
+    # The envelope sender of messages that give no return_path (None: their From).
+    default_return_path: str | None = None
     # Held over the one read of a tenant or an account.
     _reading: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
 
@@ -221,7 +226,7 @@ class Invocation:
     @classmethod
     def prepare(cls, ctx: DeliveryContext, references: list[Reference]) -> Invocation:
         """The batch's bodies, tenants and accounts, read together."""
-        invocation = cls(ctx)
+        invocation = cls(ctx, default_return_path=ctx.default_return_path())
         tenant_ids = {reference.tenant_id for reference in references}
         account_keys = {
             (reference.tenant_id, reference.account_id)
@@ -951,7 +956,12 @@ class _Attempt:
         if attachments:
             attachments, note = self._apply_large_file_config(attachments)
         return self.account, build_envelope(
-            self.reference.tenant_id, message, attachments, self.ctx.clock(), note
+            self.reference.tenant_id,
+            message,
+            attachments,
+            self.ctx.clock(),
+            note,
+            default_return_path=self.invocation.default_return_path,
         )
 
     def _apply_large_file_config(

@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 if TYPE_CHECKING:
     from mailproxy.domain.account import Account, StoredAccount
     from mailproxy.domain.bounces import MailboxCursor, MailboxMessage, SentMessage
+    from mailproxy.domain.instance import StoredInstance
     from mailproxy.domain.large_files import FileLink
     from mailproxy.domain.metrics import Counts, Series
     from mailproxy.domain.ports import (
@@ -301,10 +302,11 @@ class MessageLookup(Protocol):
     only, and the notification does not say the tenant: every method looks across tenants
     and may find several; the use case decides between them.
 
-    A store adapter needs: the messages by id across tenants (an index on the id alone),
-    by the Message-ID header they were sent with (an index on a stored copy of it: the
-    default Message-ID is a hash of (tenant, id) and cannot be reversed), and by recipient
-    among those sent since a time."""
+    A store adapter needs: the messages by id across tenants, by the Message-ID header they
+    were sent with (the default Message-ID is a hash of (tenant, id) and cannot be reversed),
+    and by recipient among those sent since a time. The DynamoDB one (store/bounces.py) adds
+    no index for it: by key per tenant, and among each tenant's recent sent events, under a
+    read budget; its docstring says what that leaves out."""
 
     def by_mail_id(self, mail_id: str) -> Sequence[SentMessage]: ...
 
@@ -329,3 +331,24 @@ class CursorStore(Protocol):
     def load(self, mailbox_key: str) -> MailboxCursor | None: ...
 
     def save(self, mailbox_key: str, cursor: MailboxCursor) -> None: ...
+
+
+# -- the instance settings --------------------------------------------------------------------
+
+
+class InstanceStore(Protocol):
+    def get_instance_settings(self) -> StoredInstance | None: ...
+
+    def put_instance_settings(
+        self, stored: StoredInstance, expected_updated_at: float | None
+    ) -> None:
+        """Written only if the stored settings are still those of `expected_updated_at`
+        (None: none stored); StaleWrite otherwise."""
+        ...
+
+
+class BounceTrigger(Protocol):
+    """Asks the bounce reader for a run now, with the settings as they are stored (on AWS an
+    asynchronous invoke of its Lambda; in local mode a call in a thread). Returns at once."""
+
+    def trigger(self) -> None: ...

@@ -7,14 +7,16 @@ from typing import Any
 
 from mailproxy.config import ResourceNames
 from mailproxy.store.batch_reads import BatchReads
+from mailproxy.store.bounces import BounceRecords
 from mailproxy.store.files import FileRecords
 from mailproxy.store.metrics import MetricRecords
 from mailproxy.store.models import bind_models
 from mailproxy.store.payloads import PayloadBucket
 from mailproxy.store.reports import ReportRecords
+from mailproxy.store.settings import SettingsRecords
 
 
-class Store(BatchReads, ReportRecords, MetricRecords, FileRecords):
+class Store(BounceRecords, BatchReads, ReportRecords, MetricRecords, FileRecords, SettingsRecords):
     def __init__(self, resources: ResourceNames, s3_client: Any | None = None) -> None:
         self._m = bind_models(
             resources.table("tenants"),
@@ -25,6 +27,7 @@ class Store(BatchReads, ReportRecords, MetricRecords, FileRecords):
             resources.table("counters"),
             resources.table("metrics"),
             resources.table("files"),
+            resources.table("settings"),
         )
         bucket = resources.buckets.get("payloads")
         self._payloads = (

@@ -748,4 +748,3 @@ class MessageRecords(Records):
             metadata=dict(item.metadata or {}),
             reported_ts=item.reported_ts,
         )
-

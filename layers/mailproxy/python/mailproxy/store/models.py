@@ -14,6 +14,7 @@ from pynamodb.attributes import (
     MapAttribute,
     NumberAttribute,
     UnicodeAttribute,
+    UnicodeSetAttribute,
 )
 from pynamodb.connection import Connection
 from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
@@ -34,6 +35,7 @@ class Models:
     counter: Any
     metric: Any
     file: Any
+    setting: Any
     connection: Connection
 
 
@@ -60,6 +62,7 @@ def bind_models(
     counters: str,
     metrics: str,
     files: str,
+    settings: str,
 ) -> Models:
     """Model classes for one set of table names (one per environment, cached)."""
 
@@ -151,6 +154,9 @@ def bind_models(
         # Which body this state goes with; a sender that read another one does not claim.
         body_version = UnicodeAttribute(null=True)
         expires_at = NumberAttribute(null=True)
+        # The bounces recorded on this message, by bounce_key (domain/bounces.py): a
+        # notification read twice records one event.
+        bounce_keys = UnicodeSetAttribute(null=True)
 
     class BodyModel(Model):
         """The payload as submitted: written on submission, read by the sender, never updated."""
@@ -215,6 +221,26 @@ def bind_models(
         created_at = NumberAttribute()
         expires_at = NumberAttribute()
 
+    class SettingModel(Model):
+        """One of the instance's items (infra/resources.py names them); `data` is the item's
+        JSON, `secret` a sealed password."""
+
+        Meta = _meta(settings)
+        key = UnicodeAttribute(hash_key=True)
+        data = JSONAttribute(null=True)
+        secret = UnicodeAttribute(null=True)
+        # The bounce cursor's folder generation and last UID, and when the reader last ran.
+        uidvalidity = NumberAttribute(null=True)
+        last_uid = NumberAttribute(null=True)
+        last_run_at = NumberAttribute(null=True)
+        # Why the last run failed; absent when it went through.
+        last_error = UnicodeAttribute(null=True)
+        # The bounce run's lease: who holds it, until when.
+        owner = UnicodeAttribute(null=True)
+        lease_until = NumberAttribute(null=True)
+        created_at = NumberAttribute(null=True)
+        updated_at = NumberAttribute(null=True)
+
     return Models(
         tenant=TenantModel,
         account=AccountModel,
@@ -224,6 +250,7 @@ def bind_models(
         counter=CounterModel,
         metric=MetricModel,
         file=FileModel,
+        setting=SettingModel,
         connection=Connection(
             connect_timeout_seconds=AWS_CONNECT_SECONDS,
             read_timeout_seconds=AWS_READ_SECONDS,
