@@ -122,6 +122,15 @@ TABLES: dict[str, TableSpec] = {
     # Download links of large attachments (GET /files/{token}), keyed by the token's SHA-256,
     # expired by TTL when the link is (the API checks expires_at too: TTL deletion lags).
     "files": TableSpec("files", partition_key="token_hash", ttl_attribute="expires_at"),
+    # The command log: every state-changing API call, by day and shard ("2026-12-02#3"),
+    # sorted by id (time), kept for the retention period; sparse by tenant.
+    "commands": TableSpec(
+        "commands",
+        partition_key="partition",
+        sort_key="id",
+        ttl_attribute="expires_at",
+        indexes=(IndexSpec("by-tenant", partition_key="tenant_id", sort_key="id"),),
+    ),
 }
 
 QUEUES: dict[Priority, QueueSpec] = {

@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 if TYPE_CHECKING:
     from mailproxy.domain.account import Account, StoredAccount
     from mailproxy.domain.bounces import MailboxCursor, MailboxMessage, SentMessage
+    from mailproxy.domain.command_log import CommandQuery, CommandRecord
     from mailproxy.domain.large_files import FileLink
     from mailproxy.domain.metrics import Counts, Series
     from mailproxy.domain.ports import (
@@ -329,3 +330,16 @@ class CursorStore(Protocol):
     def load(self, mailbox_key: str) -> MailboxCursor | None: ...
 
     def save(self, mailbox_key: str, cursor: MailboxCursor) -> None: ...
+
+
+# -- the command log (service/command_log.py) ----------------------------------------------
+
+
+class CommandLog(Protocol):
+    def put_command(self, record: CommandRecord) -> bool:
+        """False (nothing written) when the record's id is taken already."""
+        ...
+
+    def commands(
+        self, query: CommandQuery, *, now: float, retention_seconds: float, newest_first: bool
+    ) -> list[CommandRecord]: ...
