@@ -1,12 +1,14 @@
 """The api Lambda: HTTP API events in, the contract of SPEC.md out.
 
-Each route parses its input (Powertools validates bodies and queries with the domain's
-pydantic models), calls one function of the core, and maps the result to a response.
+Each route parses its input (Powertools validates bodies and queries with the models of
+mailproxy/api/requests.py), calls one use case (mailproxy/api/use_cases.py) and maps the result
+to its answer (mailproxy/api/responses.py). Who may call what is mailproxy/api/access.py.
 """
 
 from __future__ import annotations
 
 import json
+from functools import lru_cache
 from typing import TYPE_CHECKING, Annotated, Any
 
 from aws_lambda_powertools import Logger
@@ -15,9 +17,19 @@ from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValida
 from aws_lambda_powertools.event_handler.openapi.params import Path, Query
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from mailproxy import auth, runtime
-from mailproxy.domain.account import AccountChange
-from mailproxy.domain.commands import CleanupRequest, DeleteMessagesRequest, ErrorBody
+from mailproxy import auth
+from mailproxy.api import access, responses
+from mailproxy.api.requests import (
+    AccountChange,
+    AddMessagesRequest,
+    CleanupRequest,
+    DeleteMessagesRequest,
+    TenantIn,
+    TenantUpdate,
+)
+from mailproxy.api.responses import ErrorBody
+from mailproxy.api.use_cases import ApiUseCases
+from mailproxy.api.use_cases import build as build_use_cases
 from mailproxy.domain.errors import (
     BadRequest,
     InvalidRequest,
@@ -25,19 +37,7 @@ from mailproxy.domain.errors import (
     PayloadTooLarge,
     StorageFailure,
 )
-from mailproxy.domain.message import AddMessagesRequest
-from mailproxy.domain.tenant import TENANT_ID_PATTERN, TenantIn, TenantUpdate
-from mailproxy.queueing import new_ticket
-from mailproxy.service import (
-    accounts,
-    files,
-    housekeeping,
-    listing,
-    scheduling,
-    submission,
-    suspension,
-    tenants,
-)
+from mailproxy.domain.tenant import TENANT_ID_PATTERN
 
 if TYPE_CHECKING:
     from aws_lambda_powertools.event_handler.openapi.types import OpenAPIResponse
@@ -47,7 +47,6 @@ app = APIGatewayHttpResolver(enable_validation=True)
 API_TITLE = "mailproxy"
 API_DESCRIPTION = "A serverless email proxy speaking the HTTP API of genro-mail-proxy 0.6."
 
-OK = {"ok": True}
 TenantIdQuery = Annotated[str | None, Query(pattern=TENANT_ID_PATTERN)]
 TenantIdPath = Annotated[str, Path(pattern=TENANT_ID_PATTERN)]
 
@@ -63,19 +62,30 @@ ERRORS: dict[int, OpenAPIResponse] = {
     404: _error("Not found"),
     413: _error("Over a size limit"),
 }
+# Given without content, the 200 is documented with the route's return type.
+RESPONSES: dict[int, OpenAPIResponse] = {200: {"description": "Successful Response"}, **ERRORS}
 
 
 def _json(status: int, body: Any) -> Response:
     return Response(status_code=status, content_type=content_types.APPLICATION_JSON, body=body)
 
 
+@lru_cache(maxsize=1)
+def use_cases() -> ApiUseCases:
+    """This execution environment's use cases, built on the first request that needs them."""
+    return build_use_cases()
+
+
+def _authenticated() -> auth.Principal:
+    return use_cases().authenticate(app.current_event.headers.get(auth.TOKEN_HEADER))
+
+
 def caller() -> auth.Principal:
-    return auth.authenticate(
-        app.current_event.headers.get(auth.TOKEN_HEADER),
-        runtime.admin_token(),
-        runtime.tenant_keys().tenant_for_key,
-        runtime.clock(),
-    )
+    """The caller, once it has the scope the route table gives this route."""
+    principal = _authenticated()
+    event = app.current_event
+    access.require_scope(principal, access.scope_of(event.http_method, event.path))
+    return principal
 
 
 @app.exception_handler(auth.Unauthorized)
@@ -88,33 +98,21 @@ def _forbidden(error: auth.Forbidden) -> Response:
     return _json(403, {"detail": error.detail})
 
 
-# Routes only the admin may call; the others are tenant scope.
-ADMIN_ONLY = {
-    ("POST", "/tenant"),
-    ("GET", "/tenants"),
-    ("GET", "/tenants/sync-status"),
-    ("DELETE", "/tenant/{tenant_id}"),
-    ("POST", "/tenant/{tenant_id}/api-key"),
-    ("DELETE", "/tenant/{tenant_id}/api-key"),
-}
-
-
 def _refusal_before_validation() -> Response | None:
     """The 401 or 403 a request would get once valid: a caller without the right to make it
     learns nothing about the shape of a valid request."""
+    event = app.current_event
+    route = access.route_access(event.http_method, event.path)
     try:
-        principal = caller()
+        principal = _authenticated()
         if principal.is_admin:
             return None
-        event = app.current_event
-        method, path = event.http_method, event.path
-        parts = path.strip("/").split("/")
-        route = (method, path)
-        if len(parts) >= 2 and parts[0] == "tenant":
-            route = (method, "/" + "/".join(["tenant", "{tenant_id}", *parts[2:]]))
-            auth.scoped_tenant(principal, parts[1])
-        if route in ADMIN_ONLY:
-            auth.require_admin(principal)
+        # The tenant in the path first: another tenant's id is a 401 even where the route is
+        # the admin's (as it always was; SPEC.md would say 403).
+        path_tenant = route.parameters(event.path).get("tenant_id") if route else None
+        if path_tenant is not None:
+            auth.scoped_tenant(principal, path_tenant)
+        access.require_scope(principal, route.scope if route else access.Scope.TENANT)
         for named in [(event.query_string_parameters or {}).get("tenant_id"), *_body_tenants()]:
             if named:
                 auth.scoped_tenant(principal, str(named))
@@ -207,41 +205,19 @@ def _not_found(_: Exception) -> Response:
 
 
 @app.get("/health", summary="Liveness, no token needed")
-def health() -> dict[str, str]:
-    return {"status": "ok"}
-
-
-def _openapi_json() -> str:
-    return app.get_openapi_json_schema(title=API_TITLE, description=API_DESCRIPTION)
+def health() -> responses.Health:
+    return responses.Health()
 
 
 # No return annotation: Powertools would try to build a schema for `Response` itself.
 @app.get("/openapi.json", include_in_schema=False)
 def openapi():
-    return Response(
-        status_code=200, content_type=content_types.APPLICATION_JSON, body=_openapi_json()
-    )
+    body = app.get_openapi_json_schema(title=API_TITLE, description=API_DESCRIPTION)
+    return Response(status_code=200, content_type=content_types.APPLICATION_JSON, body=body)
 
 
-@app.get("/docs", include_in_schema=False)
-def docs():
-    # Built on request: the Swagger UI bundle is large and most invocations never need it.
-    from pathlib import Path
-
-    import aws_lambda_powertools.event_handler as event_handler
-    from aws_lambda_powertools.event_handler.openapi.swagger_ui.html import (
-        generate_swagger_html,
-    )
-
-    assets = Path(event_handler.__file__).parent / "openapi" / "swagger_ui"
-    html = generate_swagger_html(
-        _openapi_json().replace("</", "<\\/"),
-        (assets / "swagger-ui-bundle.min.js").read_text(encoding="utf-8"),
-        (assets / "swagger-ui.min.css").read_text(encoding="utf-8"),
-        "",
-        None,
-    )
-    return Response(status_code=200, content_type="text/html", body=html)
+# Powertools' own page; it reads the Swagger UI files it ships only when /docs is asked for.
+app.enable_swagger(path="/docs", title=API_TITLE, description=API_DESCRIPTION)
 
 
 # No return annotation: Powertools would try to build a schema for `Response` itself.
@@ -252,9 +228,7 @@ def metrics():
     from mailproxy import prometheus
 
     return Response(
-        status_code=200,
-        content_type=prometheus.CONTENT_TYPE,
-        body=listing.prometheus_text(runtime.store()),
+        status_code=200, content_type=prometheus.CONTENT_TYPE, body=use_cases().metrics_text()
     )
 
 
@@ -267,9 +241,7 @@ def metrics():
 def download_file(token: str):
     # Any path segment is accepted here and judged by the service: a validation error would
     # answer 401 (no API token), and an unknown link must look like an expired one (404).
-    location = files.download_location(
-        token, runtime.store(), runtime.file_objects(), runtime.clock()
-    )
+    location = use_cases().download_location(token)
     return Response(
         status_code=302,
         content_type=content_types.TEXT_PLAIN,
@@ -283,175 +255,155 @@ def download_file(token: str):
     )
 
 
-@app.get("/status", summary="Token check and service state", responses=ERRORS)
-def status() -> dict[str, Any]:
+@app.get("/status", summary="Token check and service state", responses=RESPONSES)
+def status() -> responses.Status:
     caller()
-    return {"ok": True, "active": True}
+    return responses.Status(active=True)
 
 
-@app.post("/commands/run-now", summary="Wake scheduling and delivery reports now", responses=ERRORS)
-def run_now() -> dict[str, Any]:
-    principal = caller()
-    scheduling.tick(runtime.store(), runtime.queues(), runtime.clock())
-    # A tenant's own run-now reports even in its do-not-disturb time; the admin's wakes all.
-    tenants = None if principal.is_admin else [principal.tenant_id or ""]
-    runtime.wakeups().wake(tenants, force=not principal.is_admin)
-    return OK
+@app.post(
+    "/commands/run-now", summary="Wake scheduling and delivery reports now", responses=RESPONSES
+)
+def run_now() -> responses.Ok:
+    use_cases().run_now(caller())
+    return responses.Ok()
 
 
 # -- tenants ----------------------------------------------------------------------------------
 
 
-@app.post("/tenant", summary="Create or replace a tenant (admin)", responses=ERRORS)
-def post_tenant(tenant: TenantIn) -> dict[str, Any]:
-    key = tenants.put_tenant(
-        tenant, caller(), runtime.store(), runtime.secret_box(), runtime.url_policy(), runtime.clock
-    )
-    return {"ok": True, "api_key": key} if key else OK
+@app.post("/tenant", summary="Create or replace a tenant (admin)", responses=RESPONSES)
+def post_tenant(tenant: TenantIn) -> responses.NewTenant:
+    caller()
+    return responses.NewTenant(api_key=use_cases().put_tenant(tenant) or None)
 
 
-@app.get("/tenants", summary="List tenants (admin)", responses=ERRORS)
-def get_tenants(active_only: Annotated[bool, Query()] = False) -> dict[str, Any]:
-    return {"ok": True, "tenants": tenants.list_tenants(caller(), runtime.store(), active_only)}
+@app.get("/tenants", summary="List tenants (admin)", responses=RESPONSES)
+def get_tenants(active_only: Annotated[bool, Query()] = False) -> responses.Tenants:
+    caller()
+    listed = use_cases().list_tenants(active_only)
+    return responses.Tenants(tenants=[responses.tenant_view(tenant) for tenant in listed])
 
 
-@app.get("/tenants/sync-status", summary="Delivery report sync state (admin)", responses=ERRORS)
-def get_sync_status() -> dict[str, Any]:
-    return {"ok": True} | tenants.sync_status(caller(), runtime.store(), runtime.clock)
+@app.get("/tenants/sync-status", summary="Delivery report sync state (admin)", responses=RESPONSES)
+def get_sync_status() -> responses.SyncStatus:
+    caller()
+    return responses.sync_status(use_cases().sync_status())
 
 
-@app.get("/tenant/<tenant_id>", summary="Read a tenant", responses=ERRORS)
-def get_tenant(tenant_id: TenantIdPath) -> dict[str, Any]:
-    return tenants.get_tenant(tenant_id, caller(), runtime.store())
+@app.get("/tenant/<tenant_id>", summary="Read a tenant", responses=RESPONSES)
+def get_tenant(tenant_id: TenantIdPath) -> responses.TenantView:
+    return responses.tenant_view(use_cases().get_tenant(tenant_id, caller()))
 
 
-@app.put("/tenant/<tenant_id>", summary="Change some fields of a tenant", responses=ERRORS)
-def put_tenant(tenant_id: TenantIdPath, update: TenantUpdate) -> dict[str, Any]:
-    tenants.update_tenant(
-        tenant_id,
-        update,
-        caller(),
-        runtime.store(),
-        runtime.secret_box(),
-        runtime.url_policy(),
-        runtime.clock,
-    )
-    return OK
+@app.put("/tenant/<tenant_id>", summary="Change some fields of a tenant", responses=RESPONSES)
+def put_tenant(tenant_id: TenantIdPath, update: TenantUpdate) -> responses.Ok:
+    use_cases().update_tenant(tenant_id, update, caller())
+    return responses.Ok()
 
 
 @app.delete(
-    "/tenant/<tenant_id>", summary="Delete a tenant and all it owns (admin)", responses=ERRORS
+    "/tenant/<tenant_id>", summary="Delete a tenant and all it owns (admin)", responses=RESPONSES
 )
-def delete_tenant(tenant_id: TenantIdPath) -> dict[str, Any]:
-    tenants.delete_tenant(tenant_id, caller(), runtime.store())
-    return OK
+def delete_tenant(tenant_id: TenantIdPath) -> responses.Ok:
+    caller()
+    use_cases().delete_tenant(tenant_id)
+    return responses.Ok()
 
 
-@app.post("/tenant/<tenant_id>/api-key", summary="Issue a new API key (admin)", responses=ERRORS)
-def rotate_key(tenant_id: TenantIdPath) -> dict[str, Any]:
-    return {
-        "ok": True,
-        "api_key": tenants.rotate_api_key(tenant_id, caller(), runtime.store(), runtime.clock),
-    }
+@app.post("/tenant/<tenant_id>/api-key", summary="Issue a new API key (admin)", responses=RESPONSES)
+def rotate_key(tenant_id: TenantIdPath) -> responses.NewApiKey:
+    caller()
+    return responses.NewApiKey(api_key=use_cases().rotate_api_key(tenant_id))
 
 
-@app.delete("/tenant/<tenant_id>/api-key", summary="Revoke the API key (admin)", responses=ERRORS)
-def revoke_key(tenant_id: TenantIdPath) -> dict[str, Any]:
-    tenants.revoke_api_key(tenant_id, caller(), runtime.store(), runtime.clock)
-    return OK
+@app.delete(
+    "/tenant/<tenant_id>/api-key", summary="Revoke the API key (admin)", responses=RESPONSES
+)
+def revoke_key(tenant_id: TenantIdPath) -> responses.Ok:
+    caller()
+    use_cases().revoke_api_key(tenant_id)
+    return responses.Ok()
 
 
 # -- accounts ---------------------------------------------------------------------------------
 
 
 @app.post(
-    "/account", summary="Create an SMTP account, or change the fields given", responses=ERRORS
+    "/account", summary="Create an SMTP account, or change the fields given", responses=RESPONSES
 )
-def post_account(account: AccountChange) -> dict[str, Any]:  # type: ignore[valid-type]
-    accounts.save_account(account, caller(), runtime.store(), runtime.secret_box(), runtime.clock)
-    return OK
+def post_account(account: AccountChange) -> responses.Ok:  # type: ignore[valid-type]
+    use_cases().save_account(account, caller())
+    return responses.Ok()
 
 
-@app.get("/accounts", summary="List SMTP accounts (never a password)", responses=ERRORS)
-def get_accounts(tenant_id: TenantIdQuery = None) -> dict[str, Any]:
-    return {"ok": True, "accounts": accounts.list_accounts(caller(), tenant_id, runtime.store())}
+@app.get("/accounts", summary="List SMTP accounts (never a password)", responses=RESPONSES)
+def get_accounts(tenant_id: TenantIdQuery = None) -> responses.Accounts:
+    listed = use_cases().list_accounts(caller(), tenant_id)
+    return responses.Accounts(accounts=[responses.account_view(stored) for stored in listed])
 
 
-@app.delete("/account/<account_id>", summary="Delete an SMTP account", responses=ERRORS)
+@app.delete("/account/<account_id>", summary="Delete an SMTP account", responses=RESPONSES)
 def delete_account(
     account_id: Annotated[str, Path(min_length=1, max_length=255)],
     tenant_id: TenantIdQuery = None,
-) -> dict[str, Any]:
-    accounts.delete_account(account_id, caller(), tenant_id, runtime.store())
-    return OK
+) -> responses.Ok:
+    use_cases().delete_account(account_id, caller(), tenant_id)
+    return responses.Ok()
 
 
 # -- messages ---------------------------------------------------------------------------------
 
 
-@app.post("/commands/add-messages", summary="Queue messages for delivery", responses=ERRORS)
-def add_messages(request: AddMessagesRequest) -> dict[str, Any]:
-    result = submission.add_messages(
-        request,
-        caller(),
-        runtime.store(),
-        runtime.queues(),
-        runtime.clock,
-        new_ticket,
-        runtime.submission_policy(),
-    )
-    return {"ok": True, "queued": result.queued, "rejected": result.rejected}
+@app.post("/commands/add-messages", summary="Queue messages for delivery", responses=RESPONSES)
+def add_messages(request: AddMessagesRequest) -> responses.Queued:
+    result = use_cases().add_messages(request, caller())
+    return responses.Queued(queued=result.queued, rejected=result.rejected)
 
 
-@app.get("/messages", summary="List messages, oldest first", responses=ERRORS)
+@app.get("/messages", summary="List messages, oldest first", responses=RESPONSES)
 def get_messages(
     tenant_id: TenantIdQuery = None,
     active_only: Annotated[bool, Query()] = False,
     include_history: Annotated[bool, Query()] = False,
     limit: Annotated[int | None, Query(ge=1)] = None,
-) -> dict[str, Any]:
-    messages = listing.list_messages(
+) -> responses.Messages:
+    listed = use_cases().list_messages(
         caller(),
-        runtime.store(),
         tenant_id=tenant_id,
         active_only=active_only,
         include_history=include_history,
         limit=limit,
     )
-    return {"ok": True, "messages": messages}
+    return responses.Messages(
+        messages=[
+            responses.message_record(item.state, item.payload, item.history) for item in listed
+        ]
+    )
 
 
-@app.post("/commands/delete-messages", summary="Remove messages not yet sent", responses=ERRORS)
+@app.post("/commands/delete-messages", summary="Remove messages not yet sent", responses=RESPONSES)
 def delete_messages(
     request: DeleteMessagesRequest, tenant_id: TenantIdQuery = None
-) -> dict[str, Any]:
-    result = housekeeping.delete_messages(
-        request.ids, caller(), tenant_id, runtime.store(), runtime.clock
+) -> responses.Deleted:
+    result = use_cases().delete_messages(request.ids, caller(), tenant_id)
+    return responses.Deleted(
+        removed=result.removed, not_found=result.not_found, unauthorized=result.unauthorized
     )
-    return {
-        "ok": True,
-        "removed": result.removed,
-        "not_found": result.not_found,
-        "unauthorized": result.unauthorized,
-    }
 
 
 @app.post(
     "/commands/cleanup-messages",
     summary="Remove finished, fully reported messages",
-    responses=ERRORS,
+    responses=RESPONSES,
 )
 def cleanup_messages(
     request: CleanupRequest | None = None, tenant_id: TenantIdQuery = None
-) -> dict[str, Any]:
-    removed = housekeeping.cleanup_messages(
-        caller(),
-        tenant_id,
-        request.older_than_seconds if request else None,
-        runtime.store(),
-        runtime.clock,
+) -> responses.CleanedUp:
+    older_than = request.older_than_seconds if request else None
+    return responses.CleanedUp(
+        removed=use_cases().cleanup_messages(caller(), tenant_id, older_than)
     )
-    return {"ok": True, "removed": removed}
 
 
 BatchCodeQuery = Annotated[str | None, Query(max_length=64)]
@@ -459,25 +411,24 @@ BatchCodeQuery = Annotated[str | None, Query(max_length=64)]
 
 def _change_suspension(
     action: str, tenant_id: str | None, batch_code: str | None
-) -> dict[str, Any]:
-    return {"ok": True} | suspension.change_suspension(
-        action,
-        caller(),
-        tenant_id,
-        batch_code,
-        runtime.store(),
-        runtime.clock,
-        runtime.queues(),
-    )
+) -> responses.Suspension:
+    result = use_cases().change_suspension(action, caller(), tenant_id, batch_code)
+    return responses.Suspension.model_validate(result, from_attributes=True)
 
 
-@app.post("/commands/suspend", summary="Hold a tenant's sending (or one batch)", responses=ERRORS)
-def suspend(tenant_id: TenantIdQuery = None, batch_code: BatchCodeQuery = None) -> dict[str, Any]:
+@app.post(
+    "/commands/suspend", summary="Hold a tenant's sending (or one batch)", responses=RESPONSES
+)
+def suspend(
+    tenant_id: TenantIdQuery = None, batch_code: BatchCodeQuery = None
+) -> responses.Suspension:
     return _change_suspension("suspend", tenant_id, batch_code)
 
 
-@app.post("/commands/activate", summary="Release held sending", responses=ERRORS)
-def activate(tenant_id: TenantIdQuery = None, batch_code: BatchCodeQuery = None) -> dict[str, Any]:
+@app.post("/commands/activate", summary="Release held sending", responses=RESPONSES)
+def activate(
+    tenant_id: TenantIdQuery = None, batch_code: BatchCodeQuery = None
+) -> responses.Suspension:
     return _change_suspension("activate", tenant_id, batch_code)
 
 

@@ -16,6 +16,6 @@ logger = Logger(service="mailproxy-scheduler")
 
 @logger.inject_lambda_context(clear_state=True)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, int]:
-    result = tick(runtime.store(), runtime.queues(), runtime.clock())
+    result = tick(runtime.store(), runtime.queues(), clock=runtime.clock)
     logger.info("tick", extra={"queued": result.queued, "superseded": result.superseded})
     return {"queued": result.queued, "superseded": result.superseded}

@@ -11,7 +11,7 @@ from mailproxy.domain.errors import NotFound
 from mailproxy.domain.large_files import FileLink, token_hash
 from mailproxy.domain.tenant import Tenant
 from mailproxy.service.files import PRESIGNED_SECONDS, download_location
-from tests.support.fakes import T0, FakePresigner, InMemoryStore
+from tests.support.fakes import T0, FakeClock, FakePresigner, InMemoryStore
 
 HOUR = 3600
 
@@ -30,7 +30,7 @@ def store_with_link(expires_at: float) -> tuple[InMemoryStore, str]:
 def test_a_live_link_opens_to_a_presigned_url_of_a_few_minutes() -> None:
     store, token = store_with_link(T0 + HOUR)
     presigner = FakePresigner()
-    url = download_location(token, store, presigner, T0)
+    url = download_location(token, store, presigner, clock=FakeClock(T0))
     assert url.startswith("https://files.s3.test/acme/k1")
     [call] = presigner.calls
     assert (call["filename"], call["expires_in"]) == ("report.pdf", PRESIGNED_SECONDS)
@@ -39,16 +39,16 @@ def test_a_live_link_opens_to_a_presigned_url_of_a_few_minutes() -> None:
 def test_a_link_about_to_expire_gives_a_url_that_dies_with_it() -> None:
     store, token = store_with_link(T0 + 30)
     presigner = FakePresigner()
-    download_location(token, store, presigner, T0)
+    download_location(token, store, presigner, clock=FakeClock(T0))
     assert presigner.calls[0]["expires_in"] == 30
 
 
 @pytest.mark.parametrize("case", ["expired", "unknown", "malformed", "tenant-deleted"])
 def test_every_link_that_does_not_open_is_the_same_not_found(case: str) -> None:
     store, token = store_with_link(T0 + HOUR)
-    now = T0
+    clock = FakeClock(T0)
     if case == "expired":
-        now = T0 + 2 * HOUR
+        clock.advance(2 * HOUR)
     elif case == "unknown":
         token = secrets.token_urlsafe(32)
     elif case == "malformed":
@@ -56,5 +56,5 @@ def test_every_link_that_does_not_open_is_the_same_not_found(case: str) -> None:
     else:
         store.delete_tenant("acme")
     with pytest.raises(NotFound) as refused:
-        download_location(token, store, FakePresigner(), now)
+        download_location(token, store, FakePresigner(), clock=clock)
     assert str(refused.value) == "This download link does not exist or has expired"

@@ -13,7 +13,7 @@ from mailproxy.domain.record import MessageState
 from mailproxy.domain.scheduling import held_shard
 from mailproxy.domain.status import MessageStatus
 from mailproxy.domain.tenant import Tenant
-from mailproxy.service.suspension import change_suspension
+from mailproxy.service.suspension import SuspensionResult, change_suspension
 from tests.support.fakes import T0, FakeClock, FakeQueues, InMemoryStore
 
 ACME = Principal("acme")
@@ -31,12 +31,9 @@ def test_suspending_a_batch_records_it_and_counts_its_pending_messages() -> None
         "acme", "m1", MessageStatus.PENDING, Priority.MEDIUM, "t1", T0, T0, batch_code="news"
     )
     answer = change_suspension("suspend", ACME, None, "news", store, clock, queues)
-    assert answer == {
-        "tenant_id": "acme",
-        "batch_code": "news",
-        "suspended_batches": ["news"],
-        "pending_messages": 1,
-    }
+    assert answer == SuspensionResult(
+        tenant_id="acme", batch_code="news", suspended_batches=["news"], pending_messages=1
+    )
     assert store.tenants["acme"].suspended_batches == {"news"}
 
 
@@ -51,7 +48,7 @@ def test_activating_releases_what_the_suspension_held_at_once() -> None:
     )
     # When it is activated / Then nothing is suspended and the message is queued now
     answer = change_suspension("activate", ACME, None, None, store, clock, queues)
-    assert answer["suspended_batches"] == []
+    assert answer.suspended_batches == []
     assert [(e.reference.message_id, e.delay_seconds) for e in queues.sent] == [("m1", 0)]
 
 

@@ -18,7 +18,7 @@ POLICY = UrlPolicy(allow_loopback=True)
 
 def put(store: InMemoryStore, clock: FakeClock, **fields: object) -> str | None:
     request = TenantIn.model_validate({"id": "acme"} | fields)
-    return tenants.put_tenant(request, ADMIN, store, FakeSealer(), POLICY, clock)
+    return tenants.put_tenant(request, store, FakeSealer(), POLICY, clock)
 
 
 def test_a_new_tenant_gets_a_key_that_is_stored_only_as_its_hash() -> None:
@@ -59,7 +59,7 @@ def test_a_client_url_the_policy_refuses_is_a_field_problem() -> None:
     store, clock = InMemoryStore(), FakeClock()
     request = TenantIn(id="acme", client_base_url="http://169.254.169.254/")
     with pytest.raises(InvalidRequest):
-        tenants.put_tenant(request, ADMIN, store, FakeSealer(), UrlPolicy(), clock)
+        tenants.put_tenant(request, store, FakeSealer(), UrlPolicy(), clock)
     assert store.tenants == {}
 
 
@@ -86,26 +86,26 @@ def test_updating_an_unknown_tenant_is_not_found() -> None:
 def test_a_rotated_key_replaces_the_old_one_and_a_revoked_key_leaves_none() -> None:
     store, clock = InMemoryStore(), FakeClock()
     old = put(store, clock)
-    new = tenants.rotate_api_key("acme", ADMIN, store, clock)
+    new = tenants.rotate_api_key("acme", store, clock)
     assert new != old
     assert store.tenants["acme"].api_key_hash == hash_api_key(new)
-    tenants.revoke_api_key("acme", ADMIN, store, clock)
+    tenants.revoke_api_key("acme", store, clock)
     assert store.tenants["acme"].api_key_hash is None
 
 
 def test_a_tenant_reads_itself_and_lists_only_active_tenants_when_asked() -> None:
     store, clock = InMemoryStore(), FakeClock()
     put(store, clock)
-    tenants.put_tenant(TenantIn(id="idle", active=False), ADMIN, store, FakeSealer(), POLICY, clock)
-    assert tenants.get_tenant("acme", Principal("acme"), store)["id"] == "acme"
-    listed = tenants.list_tenants(ADMIN, store, active_only=True)
-    assert [row["id"] for row in listed] == ["acme"]
+    tenants.put_tenant(TenantIn(id="idle", active=False), store, FakeSealer(), POLICY, clock)
+    assert tenants.get_tenant("acme", Principal("acme"), store).id == "acme"
+    listed = tenants.list_tenants(store, active_only=True)
+    assert [tenant.id for tenant in listed] == ["acme"]
 
 
 def test_deleting_a_tenant_removes_it_and_a_second_delete_is_not_found() -> None:
     store, clock = InMemoryStore(), FakeClock()
     put(store, clock)
-    tenants.delete_tenant("acme", ADMIN, store)
+    tenants.delete_tenant("acme", store)
     assert store.tenants == {}
     with pytest.raises(NotFound):
-        tenants.delete_tenant("acme", ADMIN, store)
+        tenants.delete_tenant("acme", store)

@@ -12,6 +12,7 @@ import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from mailproxy.domain.clock import Clock
 from mailproxy.domain.tenant import Tenant
 
 TOKEN_HEADER = "x-api-token"  # noqa: S105 (a header name)
@@ -58,7 +59,8 @@ def authenticate(
     presented: str | None,
     admin_token: str | None,
     tenant_for_key: Callable[[str], Tenant | None],
-    now: float,
+    *,
+    clock: Clock,
 ) -> Principal:
     """The caller behind a token. Without a configured admin token the admin cannot log in:
     the proxy never runs open by accident."""
@@ -72,7 +74,7 @@ def authenticate(
         tenant is None
         or tenant.api_key_hash is None
         or not hmac.compare_digest(tenant.api_key_hash, key_hash)
-        or (tenant.api_key_expires_at is not None and tenant.api_key_expires_at <= now)
+        or (tenant.api_key_expires_at is not None and tenant.api_key_expires_at <= clock())
     ):
         raise Unauthorized()
     return Principal(tenant_id=tenant.id)

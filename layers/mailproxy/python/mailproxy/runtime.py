@@ -107,9 +107,9 @@ def submission_policy() -> SubmissionPolicy:
 
 
 class _Clock:
-    """The environment's clock: the system's, which local mode may move forward (its tests
-    see a message scheduled hours ahead leave without waiting for hours). On AWS nothing
-    moves it."""
+    """The environment's clock (a domain.clock.Clock, passed as `clock=` to what reads the
+    time): the system's, which local mode may move forward (its tests see a message
+    scheduled hours ahead leave without waiting for hours). On AWS nothing moves it."""
 
     def __init__(self) -> None:
         self.offset_seconds = 0.0

@@ -89,10 +89,6 @@ class Account(BaseModel):
     def tls_mode(self) -> TlsMode:
         return tls_mode(self.use_tls, self.port)
 
-    def public_view(self) -> dict[str, object]:
-        """What may be shown back to a client: everything but the password."""
-        return self.model_dump(mode="json", exclude={"password"}, exclude_none=True)
-
 
 def _every_field_but_id_optional(model: type[BaseModel]) -> type[BaseModel]:
     """POST /account's body: an Account whose fields may each be left out (an existing account

@@ -20,7 +20,7 @@ import html
 import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
@@ -88,9 +88,6 @@ class LargeFileConfig(BaseModel):
     @property
     def max_size_bytes(self) -> int:
         return int(self.max_size_mb * MIB)
-
-    def to_api(self) -> dict[str, Any]:
-        return self.model_dump(exclude_none=True)
 
 
 class LargeFileConfigPatch(BaseModel):

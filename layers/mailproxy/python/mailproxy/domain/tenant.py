@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
 from pydantic import (
     BaseModel,
@@ -56,12 +56,6 @@ class StoredClientAuth:
     method: str = "none"
     user: str | None = None
     sealed_secret: str | None = None
-
-    def public_view(self) -> dict[str, Any]:
-        view: dict[str, Any] = {"method": self.method}
-        if self.user:
-            view["user"] = self.user
-        return view
 
 
 def _path(value: str | None) -> str | None:
@@ -122,26 +116,6 @@ class Tenant:
     last_sync_ts: float | None = None
     next_sync_after: float | None = None
     large_file_config: LargeFileConfig | None = None
-
-    def to_api(self) -> dict[str, Any]:
-        from mailproxy.domain.record import iso_utc
-
-        view: dict[str, Any] = {
-            "id": self.id,
-            "name": self.name,
-            "client_base_url": self.client_base_url,
-            "client_sync_path": self.client_sync_path,
-            "client_attachment_path": self.client_attachment_path,
-            "client_auth": self.client_auth.public_view(),
-            "active": self.active,
-            "suspended_batches": sorted(self.suspended_batches),
-            "large_file_config": (
-                self.large_file_config.to_api() if self.large_file_config else None
-            ),
-            "created_at": iso_utc(self.created_at),
-            "updated_at": iso_utc(self.updated_at),
-        }
-        return {key: value for key, value in view.items() if value is not None}
 
     def is_suspended(self, batch_code: str | None) -> bool:
         return ALL_BATCHES in self.suspended_batches or (

@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from pydantic import BaseModel, SecretStr, ValidationError
 
 from mailproxy.auth import Principal, scoped_tenant
-from mailproxy.domain.account import NEW_ACCOUNT_FIELDS, Account, changed_fields
+from mailproxy.domain.account import NEW_ACCOUNT_FIELDS, Account, StoredAccount, changed_fields
 from mailproxy.domain.clock import Clock
 from mailproxy.domain.errors import BadRequest, FieldProblem, InvalidRequest
-from mailproxy.domain.record import iso_utc
 from mailproxy.domain.tenant import Tenant
 from mailproxy.secret_box import account_context
 from mailproxy.service.ports import AccountStore, Sealer
@@ -88,12 +85,8 @@ def _account_tenant(
 
 def list_accounts(
     caller: Principal, tenant_id: str | None, store: AccountStore
-) -> list[dict[str, Any]]:
-    return [
-        stored.account.public_view()
-        | {"created_at": iso_utc(stored.created_at), "updated_at": iso_utc(stored.updated_at)}
-        for stored in store.list_accounts(scoped_tenant(caller, tenant_id))
-    ]
+) -> list[StoredAccount]:
+    return store.list_accounts(scoped_tenant(caller, tenant_id))
 
 
 def delete_account(

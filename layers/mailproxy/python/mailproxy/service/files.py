@@ -8,6 +8,7 @@ own expiry; an unknown, expired or malformed token, or one of a deleted tenant, 
 
 from __future__ import annotations
 
+from mailproxy.domain.clock import Clock
 from mailproxy.domain.errors import NotFound
 from mailproxy.domain.large_files import plausible_token, token_hash
 from mailproxy.service.ports import FileLinkReader, Presigner
@@ -17,8 +18,11 @@ PRESIGNED_SECONDS = 300
 LINK_NOT_FOUND = "This download link does not exist or has expired"
 
 
-def download_location(token: str, store: FileLinkReader, presigner: Presigner, now: float) -> str:
+def download_location(
+    token: str, store: FileLinkReader, presigner: Presigner, *, clock: Clock
+) -> str:
     """Where the file can be fetched right now; NotFound when the link does not open."""
+    now = clock()
     if not plausible_token(token):
         raise NotFound(LINK_NOT_FOUND)
     link = store.get_file_link(token_hash(token))

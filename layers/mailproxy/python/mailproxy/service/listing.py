@@ -2,11 +2,19 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from mailproxy.auth import Principal, scoped_tenant
 from mailproxy.domain.record import MessageEvent, MessageState
 from mailproxy.service.ports import ListingStore, MetricsStore
+
+
+@dataclass(frozen=True)
+class ListedMessage:
+    state: MessageState
+    payload: dict[str, Any] | None  # None: its payload is gone
+    history: list[MessageEvent] | None  # None: not asked for
 
 
 def list_messages(
@@ -17,7 +25,7 @@ def list_messages(
     active_only: bool,
     include_history: bool,
     limit: int | None,
-) -> list[dict[str, Any]]:
+) -> list[ListedMessage]:
     states = store.list_states(scoped_tenant(caller, tenant_id))
     if active_only:
         states = [state for state in states if not state.status.is_final]
@@ -38,7 +46,8 @@ def list_messages(
             for message_id, events in store.events_by_message(tenant).items():
                 history[(tenant, message_id)] = events
     return [
-        state.to_api(
+        ListedMessage(
+            state,
             payloads.get((state.tenant_id, state.id)),
             history.get((state.tenant_id, state.id), []) if include_history else None,
         )

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from mailproxy.domain.clock import Clock
 from mailproxy.domain.record import MessageState
 from mailproxy.domain.scheduling import (
     ENQUEUE_CONFIRM_GRACE_SECONDS,
@@ -35,9 +36,11 @@ class TickResult:
 def tick(
     store: SchedulingStore,
     queues: Queues,
-    now: float,
+    *,
+    clock: Clock,
     limit_per_shard: int = PER_SHARD_LIMIT,
 ) -> TickResult:
+    now = clock()
     due: list[MessageState] = []
     for shard in all_due_shards():
         due += store.due_messages(shard, now + LOOKAHEAD_SECONDS, limit_per_shard)
@@ -49,9 +52,11 @@ def release_held(
     batch_code: str | None,
     store: SchedulingStore,
     queues: Queues,
-    now: float,
+    *,
+    clock: Clock,
 ) -> TickResult:
     """Queue at once what a suspension of the tenant (or of one batch) kept aside."""
+    now = clock()
     held = [
         state
         for state in store.held_messages(tenant_id)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from dataclasses import dataclass
 
 from mailproxy.auth import Principal
 from mailproxy.domain.clock import Clock
@@ -14,6 +14,14 @@ from mailproxy.service.scheduling import release_held
 from mailproxy.service.tenants import tenant_not_found
 
 
+@dataclass(frozen=True)
+class SuspensionResult:
+    tenant_id: str
+    batch_code: str  # "*": all of them
+    suspended_batches: list[str]
+    pending_messages: int
+
+
 def change_suspension(
     action: str,
     caller: Principal,
@@ -22,7 +30,7 @@ def change_suspension(
     store: SuspensionStore,
     clock: Clock,
     queues: Queues,
-) -> dict[str, Any]:
+) -> SuspensionResult:
     """Suspend or activate; activating releases at once what the suspension held."""
     scoped = tenant_in_scope(caller, tenant_id)
     batch_code = batch_code or None  # `?batch_code=` names no batch: all of them
@@ -42,11 +50,11 @@ def change_suspension(
         raise tenant_not_found(scoped)
     if action == "activate":
         released = None if batch_code in (None, ALL_BATCHES) else batch_code
-        release_held(scoped, released, store, queues, now)
+        release_held(scoped, released, store, queues, clock=clock)
     counted_batch = None if batch_code in (None, ALL_BATCHES) else batch_code
-    return {
-        "tenant_id": scoped,
-        "batch_code": batch_code or ALL_BATCHES,
-        "suspended_batches": sorted(batches),
-        "pending_messages": store.count_active(scoped, counted_batch),
-    }
+    return SuspensionResult(
+        tenant_id=scoped,
+        batch_code=batch_code or ALL_BATCHES,
+        suspended_batches=sorted(batches),
+        pending_messages=store.count_active(scoped, counted_batch),
+    )

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from typing import Any
 
-from mailproxy.auth import Principal, hash_api_key, new_api_key, require_admin, scoped_tenant
+from mailproxy.auth import Principal, hash_api_key, new_api_key, scoped_tenant
 from mailproxy.domain.clock import Clock
 from mailproxy.domain.errors import FieldProblem, InvalidRequest, NotFound
 from mailproxy.domain.large_files import patched_config
@@ -49,15 +49,14 @@ def _stored_auth(tenant_id: str, auth: ClientAuth | None, sealer: Sealer) -> Sto
 
 def put_tenant(
     request: TenantIn,
-    caller: Principal,
     store: TenantStore,
     sealer: Sealer,
     policy: UrlPolicy,
     clock: Clock,
 ) -> str | None:
     """Create or replace a tenant; the new API key when the tenant is new, else None.
-    Replacing keeps the tenant's key, suspensions and sync state."""
-    require_admin(caller)
+    Replacing keeps the tenant's key, suspensions and sync state. The admin's only (see
+    api/access.py), as are the listing, deleting, keys and sync status below."""
     _check_url(request, policy)
     now = clock()
     tenant = Tenant(
@@ -119,28 +118,25 @@ def update_tenant(
         raise tenant_not_found(tenant_id)
 
 
-def get_tenant(tenant_id: str, caller: Principal, store: TenantStore) -> dict[str, Any]:
+def get_tenant(tenant_id: str, caller: Principal, store: TenantStore) -> Tenant:
     scoped_tenant(caller, tenant_id)
     tenant = store.get_tenant(tenant_id)
     if tenant is None:
         raise tenant_not_found(tenant_id)
-    return tenant.to_api()
+    return tenant
 
 
-def list_tenants(caller: Principal, store: TenantStore, active_only: bool) -> list[dict[str, Any]]:
-    require_admin(caller)
-    return [t.to_api() for t in store.list_tenants() if t.active or not active_only]
+def list_tenants(store: TenantStore, active_only: bool) -> list[Tenant]:
+    return [t for t in store.list_tenants() if t.active or not active_only]
 
 
-def delete_tenant(tenant_id: str, caller: Principal, store: TenantStore) -> None:
-    require_admin(caller)
+def delete_tenant(tenant_id: str, store: TenantStore) -> None:
     if not store.delete_tenant(tenant_id):
         raise tenant_not_found(tenant_id)
 
 
-def rotate_api_key(tenant_id: str, caller: Principal, store: TenantStore, clock: Clock) -> str:
+def rotate_api_key(tenant_id: str, store: TenantStore, clock: Clock) -> str:
     """A new key for the tenant; the old one stops working at once."""
-    require_admin(caller)
     key = new_api_key()
     patch = {"api_key_hash": hash_api_key(key), "api_key_expires_at": None}
     if not store.patch_tenant(tenant_id, patch, clock()):
@@ -148,16 +144,33 @@ def rotate_api_key(tenant_id: str, caller: Principal, store: TenantStore, clock:
     return key
 
 
-def revoke_api_key(tenant_id: str, caller: Principal, store: TenantStore, clock: Clock) -> None:
-    require_admin(caller)
+def revoke_api_key(tenant_id: str, store: TenantStore, clock: Clock) -> None:
     if not store.patch_tenant(
         tenant_id, {"api_key_hash": None, "api_key_expires_at": None}, clock()
     ):
         raise tenant_not_found(tenant_id)
 
 
-def sync_status(caller: Principal, store: TenantStore, clock: Clock) -> dict[str, Any]:
-    require_admin(caller)
+@dataclass(frozen=True)
+class TenantSync:
+    """One tenant's delivery report sync, as GET /tenants/sync-status shows it."""
+
+    id: str
+    name: str | None
+    active: bool
+    client_base_url: str | None
+    last_sync_ts: int | None
+    next_sync_due: int
+    in_dnd: bool
+
+
+@dataclass(frozen=True)
+class SyncStatus:
+    sync_interval_seconds: int
+    tenants: list[TenantSync]
+
+
+def sync_status(store: TenantStore, clock: Clock) -> SyncStatus:
     now = clock()
     rows = []
     for tenant in store.list_tenants():
@@ -165,14 +178,15 @@ def sync_status(caller: Principal, store: TenantStore, clock: Clock) -> dict[str
         in_dnd = tenant.next_sync_after is not None and tenant.next_sync_after > now
         if tenant.next_sync_after is not None and in_dnd:
             due = max(due, tenant.next_sync_after)
-        row: dict[str, Any] = {
-            "id": tenant.id,
-            "name": tenant.name,
-            "active": tenant.active,
-            "client_base_url": tenant.client_base_url,
-            "last_sync_ts": int(tenant.last_sync_ts) if tenant.last_sync_ts else None,
-            "next_sync_due": int(due),
-            "in_dnd": in_dnd,
-        }
-        rows.append({key: value for key, value in row.items() if value is not None})
-    return {"sync_interval_seconds": SYNC_INTERVAL_SECONDS, "tenants": rows}
+        rows.append(
+            TenantSync(
+                id=tenant.id,
+                name=tenant.name,
+                active=tenant.active,
+                client_base_url=tenant.client_base_url,
+                last_sync_ts=int(tenant.last_sync_ts) if tenant.last_sync_ts else None,
+                next_sync_due=int(due),
+                in_dnd=in_dnd,
+            )
+        )
+    return SyncStatus(sync_interval_seconds=SYNC_INTERVAL_SECONDS, tenants=rows)

@@ -1,0 +1,233 @@
+"""The api's use cases, wired in one place: the composition root of the api Lambda.
+
+`build()` puts them together from the environment's cached clients (mailproxy.runtime); the
+handler builds them once per execution environment, on its first request that needs them.
+Each route parses its input, calls one method here and maps the result to its answer.
+
+The collaborators are kept as their providers, not built here: a request pays only for what
+it uses (GET /metrics never builds a KMS client), and runtime.reset() (tests, local mode)
+still takes effect.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from mailproxy import auth, runtime
+from mailproxy.domain.clock import Clock
+from mailproxy.queueing import new_ticket
+from mailproxy.service import (
+    accounts,
+    files,
+    housekeeping,
+    listing,
+    scheduling,
+    submission,
+    suspension,
+    tenants,
+)
+
+if TYPE_CHECKING:
+    from pydantic import BaseModel
+
+    from mailproxy.api.requests import AddMessagesRequest, TenantIn, TenantUpdate
+    from mailproxy.domain.account import StoredAccount
+    from mailproxy.domain.tenant import Tenant
+    from mailproxy.outbound_http import UrlPolicy
+    from mailproxy.queueing import SqsQueues, Wakeups
+    from mailproxy.secret_box import SecretBox
+    from mailproxy.service.access import TenantKeys
+    from mailproxy.service.housekeeping import DeleteResult
+    from mailproxy.service.listing import ListedMessage
+    from mailproxy.service.submission import SubmissionPolicy, SubmissionResult
+    from mailproxy.service.suspension import SuspensionResult
+    from mailproxy.service.tenants import SyncStatus
+    from mailproxy.store.dynamo import Store
+    from mailproxy.store.file_objects import FileObjects
+
+
+@dataclass(frozen=True)
+class Wiring:
+    """Where each collaborator comes from (a provider each, called when needed)."""
+
+    store: Callable[[], Store]
+    queues: Callable[[], SqsQueues]
+    wakeups: Callable[[], Wakeups]
+    file_objects: Callable[[], FileObjects]
+    secret_box: Callable[[], SecretBox]
+    url_policy: Callable[[], UrlPolicy]
+    submission_policy: Callable[[], SubmissionPolicy]
+    tenant_keys: Callable[[], TenantKeys]
+    admin_token: Callable[[], str | None]
+    new_ticket: Callable[[], str]
+    clock: Clock
+
+
+class ApiUseCases:
+    def __init__(self, wiring: Wiring) -> None:
+        self._w = wiring
+
+    # -- who is calling ---------------------------------------------------------------------
+
+    def authenticate(self, presented: str | None) -> auth.Principal:
+        return auth.authenticate(
+            presented,
+            self._w.admin_token(),
+            self._w.tenant_keys().tenant_for_key,
+            clock=self._w.clock,
+        )
+
+    # -- service ----------------------------------------------------------------------------
+
+    def metrics_text(self) -> str:
+        return listing.prometheus_text(self._w.store())
+
+    def download_location(self, token: str) -> str:
+        return files.download_location(
+            token, self._w.store(), self._w.file_objects(), clock=self._w.clock
+        )
+
+    def run_now(self, caller: auth.Principal) -> None:
+        """Scheduling now, and delivery reports: a tenant's own even in its do-not-disturb
+        time; the admin's wakes every tenant."""
+        scheduling.tick(self._w.store(), self._w.queues(), clock=self._w.clock)
+        woken = None if caller.is_admin else [caller.tenant_id or ""]
+        self._w.wakeups().wake(woken, force=not caller.is_admin)
+
+    # -- tenants ----------------------------------------------------------------------------
+
+    def put_tenant(self, request: TenantIn) -> str | None:
+        return tenants.put_tenant(
+            request,
+            self._w.store(),
+            self._w.secret_box(),
+            self._w.url_policy(),
+            clock=self._w.clock,
+        )
+
+    def list_tenants(self, active_only: bool) -> list[Tenant]:
+        return tenants.list_tenants(self._w.store(), active_only)
+
+    def sync_status(self) -> SyncStatus:
+        return tenants.sync_status(self._w.store(), clock=self._w.clock)
+
+    def get_tenant(self, tenant_id: str, caller: auth.Principal) -> Tenant:
+        return tenants.get_tenant(tenant_id, caller, self._w.store())
+
+    def update_tenant(self, tenant_id: str, update: TenantUpdate, caller: auth.Principal) -> None:
+        tenants.update_tenant(
+            tenant_id,
+            update,
+            caller,
+            self._w.store(),
+            self._w.secret_box(),
+            self._w.url_policy(),
+            clock=self._w.clock,
+        )
+
+    def delete_tenant(self, tenant_id: str) -> None:
+        tenants.delete_tenant(tenant_id, self._w.store())
+
+    def rotate_api_key(self, tenant_id: str) -> str:
+        return tenants.rotate_api_key(tenant_id, self._w.store(), clock=self._w.clock)
+
+    def revoke_api_key(self, tenant_id: str) -> None:
+        tenants.revoke_api_key(tenant_id, self._w.store(), clock=self._w.clock)
+
+    # -- accounts ---------------------------------------------------------------------------
+
+    def save_account(self, change: BaseModel, caller: auth.Principal) -> None:
+        accounts.save_account(
+            change, caller, self._w.store(), self._w.secret_box(), clock=self._w.clock
+        )
+
+    def list_accounts(self, caller: auth.Principal, tenant_id: str | None) -> list[StoredAccount]:
+        return accounts.list_accounts(caller, tenant_id, self._w.store())
+
+    def delete_account(
+        self, account_id: str, caller: auth.Principal, tenant_id: str | None
+    ) -> None:
+        accounts.delete_account(account_id, caller, tenant_id, self._w.store())
+
+    # -- messages ---------------------------------------------------------------------------
+
+    def add_messages(self, request: AddMessagesRequest, caller: auth.Principal) -> SubmissionResult:
+        return submission.add_messages(
+            request,
+            caller,
+            self._w.store(),
+            self._w.queues(),
+            clock=self._w.clock,
+            new_ticket=self._w.new_ticket,
+            policy=self._w.submission_policy(),
+        )
+
+    def list_messages(
+        self,
+        caller: auth.Principal,
+        *,
+        tenant_id: str | None,
+        active_only: bool,
+        include_history: bool,
+        limit: int | None,
+    ) -> list[ListedMessage]:
+        return listing.list_messages(
+            caller,
+            self._w.store(),
+            tenant_id=tenant_id,
+            active_only=active_only,
+            include_history=include_history,
+            limit=limit,
+        )
+
+    def delete_messages(
+        self, ids: list[str], caller: auth.Principal, tenant_id: str | None
+    ) -> DeleteResult:
+        return housekeeping.delete_messages(
+            ids, caller, tenant_id, self._w.store(), clock=self._w.clock
+        )
+
+    def cleanup_messages(
+        self, caller: auth.Principal, tenant_id: str | None, older_than_seconds: int | None
+    ) -> int:
+        return housekeeping.cleanup_messages(
+            caller, tenant_id, older_than_seconds, self._w.store(), clock=self._w.clock
+        )
+
+    def change_suspension(
+        self,
+        action: str,
+        caller: auth.Principal,
+        tenant_id: str | None,
+        batch_code: str | None,
+    ) -> SuspensionResult:
+        return suspension.change_suspension(
+            action,
+            caller,
+            tenant_id,
+            batch_code,
+            self._w.store(),
+            clock=self._w.clock,
+            queues=self._w.queues(),
+        )
+
+
+def build() -> ApiUseCases:
+    """The api's use cases over this execution environment's clients."""
+    return ApiUseCases(
+        Wiring(
+            store=runtime.store,
+            queues=runtime.queues,
+            wakeups=runtime.wakeups,
+            file_objects=runtime.file_objects,
+            secret_box=runtime.secret_box,
+            url_policy=runtime.url_policy,
+            submission_policy=runtime.submission_policy,
+            tenant_keys=runtime.tenant_keys,
+            admin_token=runtime.admin_token,
+            new_ticket=new_ticket,
+            clock=runtime.clock,
+        )
+    )
