@@ -16,6 +16,7 @@ _SECRET_KEYS = frozenset({"password", "token", "api_key", "api_token", "secret",
 _SECRET_SUFFIXES = ("_password", "_token", "_secret")
 # An attachment's inline bytes are neither useful to an audit nor small.
 _CONTENT_KEYS = frozenset({"content"})
+_INLINE = "base64:"
 
 LOGGED_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 DEFAULT_LIMIT = 100
@@ -47,6 +48,9 @@ def masked(payload: Any, *, in_attachments: bool = False) -> Any:
                 _is_secret(name) or (in_attachments and name.lower() in _CONTENT_KEYS)
             ):
                 result[name] = MASK
+            elif in_attachments and isinstance(value, str) and value.startswith(_INLINE):
+                # An attachment given inline as its storage_path: its bytes, masked too.
+                result[name] = _INLINE + MASK
             else:
                 result[name] = masked(value, in_attachments=name.lower() == "attachments")
         return result

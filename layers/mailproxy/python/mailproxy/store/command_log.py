@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import heapq
 import json
+import zlib
 from collections.abc import Iterator
 from functools import lru_cache
 from typing import Any
 
-from pynamodb.attributes import NumberAttribute, UnicodeAttribute
+from pynamodb.attributes import BinaryAttribute, NumberAttribute, UnicodeAttribute
 from pynamodb.exceptions import PutError, PynamoDBException
 from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
 from pynamodb.models import Model
@@ -31,6 +32,7 @@ from mailproxy.store.base import is_condition_failure
 from mailproxy.store.models import _meta
 
 BY_TENANT = "by-tenant"
+MAX_PACKED_PAYLOAD_BYTES = 350_000
 
 
 @lru_cache(maxsize=4)
@@ -48,8 +50,8 @@ def _model(table_name: str) -> Any:
         command_ts = NumberAttribute()
         endpoint = UnicodeAttribute()
         tenant_id = UnicodeAttribute(null=True)
-        # The masked payload as JSON text: replayed as it was sent, key order kept.
-        payload = UnicodeAttribute()
+        # The masked payload as zlib-compressed JSON: replayed as it was sent, key order kept.
+        payload_zlib = BinaryAttribute(legacy_encoding=False)
         response_status = NumberAttribute(null=True)
         expires_at = NumberAttribute()
         by_tenant = ByTenant()
@@ -78,7 +80,7 @@ class CommandLogRecords:
             command_ts=record.command_ts,
             endpoint=record.endpoint,
             tenant_id=record.tenant_id,
-            payload=json.dumps(record.payload, separators=(",", ":"), default=str),
+            payload_zlib=_packed(record.payload),
             response_status=record.response_status,
             expires_at=record.expires_at,
         )
@@ -148,6 +150,15 @@ class CommandLogRecords:
             yield from heapq.merge(*shards, key=lambda item: item.id, reverse=newest_first)
 
 
+def _packed(payload: dict[str, Any]) -> bytes:
+    text = json.dumps(payload, separators=(",", ":"), default=str).encode()
+    packed = zlib.compress(text, 6)
+    if len(packed) <= MAX_PACKED_PAYLOAD_BYTES:
+        return packed
+    # Over what one item holds (400 KB with its keys): what the call was, not all it carried.
+    return zlib.compress(json.dumps({"truncated": True, "payload_bytes": len(text)}).encode())
+
+
 def _key(record_id: int) -> str:
     return f"{record_id:017d}"
 
@@ -158,7 +169,7 @@ def _record(item: Any) -> CommandRecord:
         command_ts=int(item.command_ts),
         endpoint=item.endpoint,
         tenant_id=item.tenant_id,
-        payload=json.loads(item.payload),
+        payload=json.loads(zlib.decompress(item.payload_zlib)),
         response_status=None if item.response_status is None else int(item.response_status),
         expires_at=int(item.expires_at),
     )
