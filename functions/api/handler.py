@@ -528,7 +528,13 @@ def _tenant_of_body(route: access.RouteAccess, payload: Any) -> object:
     if not isinstance(payload, dict):
         return None
     # POST /tenant names its tenant as the body's id.
-    return payload.get("tenant_id") or (payload.get("id") if route.path == "/tenant" else None)
+    named = payload.get("tenant_id") or (payload.get("id") if route.path == "/tenant" else None)
+    messages = payload.get("messages")
+    if named is None and isinstance(messages, list):
+        # An admin's add-messages names the tenant in each message: the one, if it is one.
+        tenants = {item.get("tenant_id") for item in messages if isinstance(item, dict)}
+        named = tenants.pop() if len(tenants) == 1 else None
+    return named
 
 
 def _json_body(event: dict[str, Any]) -> Any:
