@@ -125,6 +125,15 @@ TABLES: dict[str, TableSpec] = {
     # The instance's own few items, by key: its settings ("instance"), the bounce reader's
     # cursor per mailbox ("bounce-cursor#<mailbox>") and its run lease ("bounce-lease").
     "settings": TableSpec("settings", partition_key="key"),
+    # The command log: every state-changing API call, by day and shard ("2026-12-02#3"),
+    # sorted by id (time), kept for the retention period; sparse by tenant.
+    "commands": TableSpec(
+        "commands",
+        partition_key="partition",
+        sort_key="id",
+        ttl_attribute="expires_at",
+        indexes=(IndexSpec("by-tenant", partition_key="tenant_id", sort_key="id"),),
+    ),
 }
 
 QUEUES: dict[Priority, QueueSpec] = {

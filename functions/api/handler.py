@@ -7,7 +7,9 @@ to its answer (mailproxy/api/responses.py). Who may call what is mailproxy/api/a
 
 from __future__ import annotations
 
+import base64
 import json
+from contextvars import ContextVar
 from functools import lru_cache
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -30,6 +32,14 @@ from mailproxy.api.requests import (
 from mailproxy.api.responses import ErrorBody
 from mailproxy.api.use_cases import ApiUseCases
 from mailproxy.api.use_cases import build as build_use_cases
+from mailproxy.domain.command_log import (
+    DEFAULT_LIMIT,
+    MASK,
+    CommandQuery,
+    endpoint_of,
+    is_logged,
+    masked,
+)
 from mailproxy.domain.errors import (
     BadRequest,
     InvalidRequest,
@@ -46,6 +56,9 @@ logger = Logger(service="mailproxy-api")
 app = APIGatewayHttpResolver(enable_validation=True)
 API_TITLE = "mailproxy"
 API_DESCRIPTION = "A serverless email proxy speaking the HTTP API of genro-mail-proxy 0.6."
+
+# A command whose log write failed goes to the function's log instead, whole up to this size.
+FAILED_COMMAND_LOGGED_BYTES = 64 * 1024
 
 TenantIdQuery = Annotated[str | None, Query(pattern=TENANT_ID_PATTERN)]
 TenantIdPath = Annotated[str, Path(pattern=TENANT_ID_PATTERN)]
@@ -80,9 +93,14 @@ def _authenticated() -> auth.Principal:
     return use_cases().authenticate(app.current_event.headers.get(auth.TOKEN_HEADER))
 
 
+# The request's caller, once authenticated: whom the command log names as the call's tenant.
+_principal: ContextVar[auth.Principal | None] = ContextVar("principal", default=None)
+
+
 def caller() -> auth.Principal:
     """The caller, once it has the scope the route table gives this route."""
     principal = _authenticated()
+    _principal.set(principal)
     event = app.current_event
     access.require_scope(principal, access.scope_of(event.http_method, event.path))
     return principal
@@ -291,6 +309,35 @@ def get_sync_status() -> responses.SyncStatus:
     return responses.sync_status(use_cases().sync_status())
 
 
+@app.get("/command-log", summary="State-changing calls, newest first (admin)", responses=RESPONSES)
+def get_command_log(
+    tenant_id: TenantIdQuery = None,
+    since_ts: Annotated[int | None, Query()] = None,
+    until_ts: Annotated[int | None, Query()] = None,
+    endpoint_filter: Annotated[str | None, Query(max_length=200)] = None,
+    limit: Annotated[int, Query(ge=1, le=10_000)] = DEFAULT_LIMIT,
+) -> responses.CommandLog:
+    caller()
+    query = CommandQuery(tenant_id, since_ts, until_ts, endpoint_filter, limit)
+    found = use_cases().list_commands(query)
+    return responses.CommandLog(
+        commands=[responses.command_log_entry(record) for record in found], total=len(found)
+    )
+
+
+@app.get(
+    "/command-log/export", summary="The calls to replay, oldest first (admin)", responses=RESPONSES
+)
+def export_command_log(
+    tenant_id: TenantIdQuery = None,
+    since_ts: Annotated[int | None, Query()] = None,
+    until_ts: Annotated[int | None, Query()] = None,
+) -> responses.CommandLogExport:
+    caller()
+    found = use_cases().export_commands(tenant_id=tenant_id, since_ts=since_ts, until_ts=until_ts)
+    return responses.CommandLogExport(commands=[responses.replayable(record) for record in found])
+
+
 @app.get("/tenant/<tenant_id>", summary="Read a tenant", responses=RESPONSES)
 def get_tenant(tenant_id: TenantIdPath) -> responses.TenantView:
     return responses.tenant_view(use_cases().get_tenant(tenant_id, caller()))
@@ -442,6 +489,69 @@ def _body_read_as_json(event: dict[str, Any]) -> dict[str, Any]:
     return {**event, "headers": {**headers, "content-type": "application/json"}}
 
 
+def _record_command(event: dict[str, Any], response: dict[str, Any]) -> None:
+    """A state-changing call its caller had the right to make goes into the command log,
+    whatever its answer. Recording never fails the call: a write that fails is logged with
+    the masked record instead, so the operator still has it."""
+    http = (event.get("requestContext") or {}).get("http") or {}
+    method, path = str(http.get("method", "")), str(event.get("rawPath", ""))
+    status = int(response.get("statusCode", 500))
+    route = access.route_access(method, path)
+    if route is None or not is_logged(method) or status in (401, 403):
+        return
+    payload = _json_body(event)
+    query = event.get("queryStringParameters") or {}
+    principal = _principal.get()
+    tenant_id = (
+        principal.tenant_id
+        if principal is not None and not principal.is_admin
+        else route.parameters(path).get("tenant_id")
+        or query.get("tenant_id")
+        or _tenant_of_body(route, payload)
+    )
+    command = {
+        "endpoint": endpoint_of(method, path, query),
+        "tenant_id": tenant_id if isinstance(tenant_id, str) else None,
+        "payload": payload if payload is not None else {},
+        "response_status": status,
+    }
+    try:
+        use_cases().record_command(**command)
+    except Exception:
+        kept = masked(command)
+        if len(json.dumps(kept, default=str)) > FAILED_COMMAND_LOGGED_BYTES:
+            kept["payload"] = {"truncated": True}
+        logger.exception("command log write failed", extra={"command": kept})
+
+
+def _tenant_of_body(route: access.RouteAccess, payload: Any) -> object:
+    if not isinstance(payload, dict):
+        return None
+    # POST /tenant names its tenant as the body's id.
+    named = payload.get("tenant_id") or (payload.get("id") if route.path == "/tenant" else None)
+    messages = payload.get("messages")
+    if named is None and isinstance(messages, list):
+        # An admin's add-messages names the tenant in each message: the one, if it is one.
+        tenants = {item.get("tenant_id") for item in messages if isinstance(item, dict)}
+        named = tenants.pop() if len(tenants) == 1 else None
+    return named
+
+
+def _json_body(event: dict[str, Any]) -> Any:
+    body = event.get("body")
+    if not body:
+        return None
+    try:
+        text = base64.b64decode(body) if event.get("isBase64Encoded") else body
+        return json.loads(text)
+    except ValueError:
+        return {"unparsed_body": MASK}
+
+
 @logger.inject_lambda_context(clear_state=True)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    return app.resolve(_body_read_as_json(event), context)
+    _principal.set(None)
+    event = _body_read_as_json(event)
+    response = app.resolve(event, context)
+    _record_command(event, response)
+    return response

@@ -14,6 +14,7 @@ from constructs import Construct
 from infra.constructs.lambdas import LOG_RETENTION, ProxyFunction, Shared
 from infra.constructs.nag import acknowledge
 from infra.constructs.storage import (
+    COMMAND_LOG,
     FILE_LINKS,
     READ_ACTIONS,
     TENANT_LARGE_FILE_KEYS,
@@ -116,6 +117,13 @@ class Api(ProxyFunction):
         )
         # Download links are only looked up here (the sender writes them).
         storage.grant_items(fn, [FILE_LINKS], ("dynamodb:GetItem",))
+        # The command log: written once per state-changing call, read by GET /command-log.
+        storage.grant_items(
+            fn,
+            [COMMAND_LOG],
+            ("dynamodb:PutItem", "dynamodb:Query"),
+            queried_indexes=(COMMAND_LOG,),
+        )
         for queue in queues.all_queues:  # messages queued; run-now wakes the reporter
             queue.grant(fn, "sqs:SendMessage")
         storage.secrets_key.grant(fn, "kms:Encrypt")  # SMTP passwords, client credentials

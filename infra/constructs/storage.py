@@ -23,6 +23,7 @@ from infra.resources import (
 from mailproxy.domain.large_files import LARGE_FILES_PREFIX, MAX_FILE_TTL_DAYS
 
 __all__ = [
+    "COMMAND_LOG",
     "FILE_LINKS",
     "LARGE_FILE_KEYS",
     "PAYLOAD_EXPIRY_DAYS",
@@ -35,6 +36,8 @@ __all__ = [
 # The table of large attachments' download links: written by the sender, read by the API,
 # and no business of the other functions.
 FILE_LINKS = "files"
+# The command log: the API's own audit trail, no business of the other functions.
+COMMAND_LOG = "commands"
 # Large files' keys: in the payload bucket, and in an allow-listed tenant bucket (under the
 # tenant's storage_url prefix, unknown in advance).
 LARGE_FILE_KEYS = f"{LARGE_FILES_PREFIX}/ttl-*"

@@ -406,3 +406,21 @@ def test_stack_option_reads_the_api_url_output(monkeypatch: pytest.MonkeyPatch) 
     assert url == "https://api.example.test/prod/"
     # And --url with --stack is a usage error
     assert cli.main(["--url", "http://x", "--stack", "mailproxy", "status"]) == 2
+
+
+def test_commands_lists_the_command_log_newest_first_and_exports_it(local: LocalMode) -> None:
+    # Given a test message sent through the CLI (a state-changing call of tenant "ops")
+    sent = run_cli(local, "send", "--tenant", "ops", "--account", "sink-acct", "--to", "a@b.test")
+    assert sent.returncode == 0, sent.stderr
+    # When the operator lists the command log of that tenant
+    listed = run_cli(local, "commands", "--tenant", "ops", "--endpoint", "add-messages")
+    # Then the call is there, with its answer's status
+    assert listed.returncode == 0, listed.stderr
+    lines = listed.stdout.splitlines()
+    assert lines[0].split() == ["TIME", "STATUS", "TENANT", "ENDPOINT"]
+    assert lines[1].split()[2:] == ["200", "ops", "POST", "/commands/add-messages"]
+    # And the export is JSON a replay can read, oldest first, the account's upsert before it
+    exported = run_cli(local, "commands", "--tenant", "ops", "--export")
+    assert exported.returncode == 0, exported.stderr
+    endpoints = [c["endpoint"] for c in json.loads(exported.stdout)]
+    assert endpoints.index("POST /account") < endpoints.index("POST /commands/add-messages")

@@ -143,6 +143,8 @@ def workload(
     ok(api, "GET", "/status", token=tenant)
     ok(api, "GET", "/tenants")
     ok(api, "GET", "/tenants/sync-status")
+    ok(api, "GET", "/command-log")
+    ok(api, "GET", "/command-log", query="tenant_id=acme")
     ok(api, "GET", "/tenant/acme")
     ok(api, "PUT", "/tenant/acme", {"name": "Acme"})
     ok(api, "POST", "/account", account_for(smtp, username="app", password="s3cret"))

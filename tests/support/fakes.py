@@ -15,6 +15,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from mailproxy.domain.account import Account, StoredAccount
+from mailproxy.domain.command_log import CommandQuery, CommandRecord
 from mailproxy.domain.errors import StaleWrite
 from mailproxy.domain.large_files import FileLink
 from mailproxy.domain.metrics import Counts
@@ -662,6 +663,31 @@ class FakeTransport:
         return {}
 
 
+@dataclass
+class FakeCommandLog:
+    """The command log's table: records by id; a taken id is refused, as the store's
+    condition refuses it."""
+
+    records: dict[int, CommandRecord] = field(default_factory=dict)
+    failures: list[Exception] = field(default_factory=list)
+
+    def put_command(self, record: CommandRecord) -> bool:
+        if self.failures:
+            raise self.failures.pop(0)
+        if record.id in self.records:
+            return False
+        self.records[record.id] = record
+        return True
+
+    def commands(
+        self, query: CommandQuery, *, now: float, retention_seconds: float, newest_first: bool
+    ) -> list[CommandRecord]:
+        since = query.since_ts if query.since_ts is not None else now - retention_seconds
+        ordered = sorted(self.records.values(), key=lambda r: r.id, reverse=newest_first)
+        found = [r for r in ordered if r.command_ts >= since and query.admits(r)]
+        return found if query.limit is None else found[: query.limit]
+
+
 def _conforms() -> None:
     """Never called: mypy checks here that the fakes provide the ports they stand for."""
     from mailproxy.service import ports
@@ -685,5 +711,7 @@ def _conforms() -> None:
     opener: ports.Opener = FakeSealer()
     presigner: ports.Presigner = FakePresigner()
     vault: ports.FileVault = FakeVault()
+    command_log: ports.CommandLog = FakeCommandLog()
     _ports += [tenant, keys, accounts, submission, listing, housekeeping, suspension, links]
     _ports += [reader, reporting, delivery, transport, queues, sealer, opener, presigner, vault]
+    _ports += [command_log]

@@ -40,6 +40,8 @@ def wired(store: FakeStore, built: Counter[str]) -> ApiUseCases:
             tenant_keys=provider("tenant_keys"),
             admin_token=provider("admin_token"),
             new_ticket=lambda: "ticket",
+            command_log=provider("command_log"),
+            salt=lambda: 0,
             clock=lambda: NOW,
         )
     )

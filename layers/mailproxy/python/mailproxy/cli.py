@@ -282,11 +282,71 @@ def cmd_messages(api: Api, args: argparse.Namespace) -> int:
         )
         for r in records
     ]
+    _print_table(header, rows)
+    print(f"{len(rows)} message(s)")
+    return EXIT_OK
+
+
+def _print_table(header: tuple[str, ...], rows: Sequence[tuple[str, ...]]) -> None:
+    """Columns padded to their widest cell; the last column is left as long as it is."""
     widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header) - 1)]
     for row in [header, *rows]:
         cells = [cell.ljust(width) for cell, width in zip(row[:-1], widths, strict=True)]
         print("  ".join([*cells, row[-1]]).rstrip())
-    print(f"{len(rows)} message(s)")
+
+
+def _since(hours: float | None) -> int | None:
+    return None if hours is None else int(time.time() - hours * 3600)
+
+
+def cmd_commands(api: Api, args: argparse.Namespace) -> int:
+    """The command log, newest first (or, with --export, oldest first as a replay needs)."""
+    params = {"tenant_id": args.tenant, "since_ts": _since(args.since_hours)}
+    if args.export:
+        answer = api.call("GET", "/command-log/export", params=params)
+        print(json.dumps(answer.get("commands", []), indent=2))
+        return EXIT_OK
+    params |= {"endpoint_filter": args.endpoint, "limit": args.limit}
+    commands = api.call("GET", "/command-log", params=params).get("commands", [])
+    if args.json:
+        print(json.dumps(commands, indent=2, sort_keys=True))
+        return EXIT_OK
+    rows = [
+        (
+            _ts(c.get("command_ts")),
+            str(c.get("response_status", "")),
+            str(c.get("tenant_id") or "-"),
+            str(c.get("endpoint", "")),
+        )
+        for c in commands
+    ]
+    _print_table(("TIME", "STATUS", "TENANT", "ENDPOINT"), rows)
+    print(f"{len(rows)} command(s)")
+    return EXIT_OK
+
+
+def cmd_bounces(api: Api, args: argparse.Namespace) -> int:
+    """Bounces recorded since --since-hours, per (tenant, account, type), then the latest."""
+    since = _since(args.since_hours) or 0
+    params = {"tenant_id": args.tenant, "include_history": "true"}
+    records = api.call("GET", "/messages", params=params).get("messages", [])
+    counts: Counter[tuple[str, str, str]] = Counter()
+    latest: list[tuple[int, str, str, str]] = []
+    for record in records:
+        for event in record.get("history") or []:
+            if event.get("event_type") != "bounce" or int(event.get("event_ts", 0)) < since:
+                continue
+            meta = event.get("metadata") or {}
+            kind = str(meta.get("bounce_type", "?"))
+            account = str(record.get("account_id") or "-")
+            counts[(str(record.get("tenant_id", "")), account, kind)] += 1
+            reason = f"{meta.get('bounce_code', '')} {meta.get('bounce_reason', '')}".strip()
+            latest.append((int(event.get("event_ts", 0)), str(record.get("id", "")), kind, reason))
+    rows = [(t, a, k, str(n)) for (t, a, k), n in sorted(counts.items())]
+    _print_table(("TENANT", "ACCOUNT", "TYPE", "BOUNCES"), rows)
+    print(f"{sum(counts.values())} bounce(s)")
+    for ts, message_id, kind, reason in sorted(latest, reverse=True)[: args.limit]:
+        print(f"  {_ts(ts)}  {message_id}  {kind}  {reason[:80]}")
     return EXIT_OK
 
 
@@ -367,6 +427,27 @@ def build_parser() -> argparse.ArgumentParser:
     messages.add_argument("--limit", type=_positive)
     messages.add_argument("--json", action="store_true", help="print the records as JSON")
     messages.set_defaults(handler=cmd_messages)
+
+    command_log = commands.add_parser(
+        "commands", parents=[connection], help="the command log: every state-changing call"
+    )
+    command_log.add_argument("--tenant")
+    command_log.add_argument("--since-hours", type=float, help="only the last N hours")
+    command_log.add_argument("--endpoint", help="only endpoints containing this text")
+    command_log.add_argument("--limit", type=_positive, default=100)
+    command_log.add_argument("--json", action="store_true", help="print the records as JSON")
+    command_log.add_argument(
+        "--export", action="store_true", help="oldest first, as a replay sends them (JSON)"
+    )
+    command_log.set_defaults(handler=cmd_commands)
+
+    bounces = commands.add_parser(
+        "bounces", parents=[connection], help="recent bounces per account and type"
+    )
+    bounces.add_argument("--tenant")
+    bounces.add_argument("--since-hours", type=float, default=24.0)
+    bounces.add_argument("--limit", type=_positive, default=10, help="latest bounces listed")
+    bounces.set_defaults(handler=cmd_bounces)
 
     redrive_dlq = commands.add_parser(
         "redrive-dlq", parents=[connection], help="move a priority's DLQ back to its queue"

@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     from mailproxy.secret_box import SecretBox
     from mailproxy.service.access import TenantKeys
     from mailproxy.service.submission import SubmissionPolicy
+    from mailproxy.store.command_log import CommandLogRecords
     from mailproxy.store.dynamo import Store
     from mailproxy.store.file_objects import FileObjects
 
@@ -32,6 +33,13 @@ def store() -> Store:
     from mailproxy.store.dynamo import Store
 
     return Store(current_settings().resources, aws.client("s3"))
+
+
+@lru_cache(maxsize=1)
+def command_log() -> CommandLogRecords:
+    from mailproxy.store.command_log import CommandLogRecords
+
+    return CommandLogRecords(current_settings().resources.table("commands"))
 
 
 @lru_cache(maxsize=1)

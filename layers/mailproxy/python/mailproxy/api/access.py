@@ -78,6 +78,8 @@ ROUTES: tuple[RouteAccess, ...] = (
     RouteAccess("DELETE", "/tenant/{tenant_id}", Scope.ADMIN),
     RouteAccess("POST", "/tenant/{tenant_id}/api-key", Scope.ADMIN),
     RouteAccess("DELETE", "/tenant/{tenant_id}/api-key", Scope.ADMIN),
+    RouteAccess("GET", "/command-log", Scope.ADMIN),
+    RouteAccess("GET", "/command-log/export", Scope.ADMIN),
 )
 
 

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 from pydantic import BaseModel, ConfigDict, SerializerFunctionWrapHandler, model_serializer
 
 from mailproxy.domain.account import Account, StoredAccount
+from mailproxy.domain.command_log import CommandRecord
 from mailproxy.domain.large_files import LargeFileConfig
 from mailproxy.domain.record import MessageEvent, MessageState
 from mailproxy.domain.status import MessageStatus
@@ -309,3 +310,52 @@ class Suspension(Ok):
     batch_code: str
     suspended_batches: list[str]
     pending_messages: int
+
+
+class CommandLogEntry(Answer):
+    id: int
+    command_ts: int
+    endpoint: str
+    tenant_id: str | None = None
+    payload: dict[str, Any]
+    response_status: int | None = None
+
+
+class CommandLog(Ok):
+    commands: list[CommandLogEntry]
+    total: int
+
+
+class ReplayableCommand(BaseModel):
+    """What a replay sends again, oldest first; tenant_id stays (null) when there is none."""
+
+    model_config = ConfigDict(defer_build=True)
+
+    endpoint: str
+    tenant_id: str | None
+    payload: dict[str, Any]
+    command_ts: int
+
+
+class CommandLogExport(Ok):
+    commands: list[ReplayableCommand]
+
+
+def command_log_entry(record: CommandRecord) -> CommandLogEntry:
+    return CommandLogEntry(
+        id=record.id,
+        command_ts=record.command_ts,
+        endpoint=record.endpoint,
+        tenant_id=record.tenant_id,
+        payload=record.payload,
+        response_status=record.response_status,
+    )
+
+
+def replayable(record: CommandRecord) -> ReplayableCommand:
+    return ReplayableCommand(
+        endpoint=record.endpoint,
+        tenant_id=record.tenant_id,
+        payload=record.payload,
+        command_ts=record.command_ts,
+    )

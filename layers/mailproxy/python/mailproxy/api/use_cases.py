@@ -11,6 +11,7 @@ still takes effect.
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -20,6 +21,7 @@ from mailproxy.domain.clock import Clock
 from mailproxy.queueing import new_ticket
 from mailproxy.service import (
     accounts,
+    command_log,
     files,
     housekeeping,
     listing,
@@ -34,6 +36,7 @@ if TYPE_CHECKING:
 
     from mailproxy.api.requests import AddMessagesRequest, TenantIn, TenantUpdate
     from mailproxy.domain.account import StoredAccount
+    from mailproxy.domain.command_log import CommandQuery, CommandRecord
     from mailproxy.domain.tenant import Tenant
     from mailproxy.outbound_http import UrlPolicy
     from mailproxy.queueing import SqsQueues, Wakeups
@@ -41,6 +44,7 @@ if TYPE_CHECKING:
     from mailproxy.service.access import TenantKeys
     from mailproxy.service.housekeeping import DeleteResult
     from mailproxy.service.listing import ListedMessage
+    from mailproxy.service.ports import CommandLog
     from mailproxy.service.submission import SubmissionPolicy, SubmissionResult
     from mailproxy.service.suspension import SuspensionResult
     from mailproxy.service.tenants import SyncStatus
@@ -62,6 +66,8 @@ class Wiring:
     tenant_keys: Callable[[], TenantKeys]
     admin_token: Callable[[], str | None]
     new_ticket: Callable[[], str]
+    command_log: Callable[[], CommandLog]
+    salt: Callable[[], int]
     clock: Clock
 
 
@@ -95,6 +101,35 @@ class ApiUseCases:
         scheduling.tick(self._w.store(), self._w.queues(), clock=self._w.clock)
         woken = None if caller.is_admin else [caller.tenant_id or ""]
         self._w.wakeups().wake(woken, force=not caller.is_admin)
+
+    # -- the command log -------------------------------------------------------------------
+
+    def record_command(
+        self, *, endpoint: str, tenant_id: str | None, payload: object, response_status: int
+    ) -> CommandRecord | None:
+        return command_log.record_command(
+            self._w.command_log(),
+            self._w.clock,
+            self._w.salt,
+            endpoint=endpoint,
+            tenant_id=tenant_id,
+            payload=payload,
+            response_status=response_status,
+        )
+
+    def list_commands(self, query: CommandQuery) -> list[CommandRecord]:
+        return command_log.list_commands(self._w.command_log(), self._w.clock, query)
+
+    def export_commands(
+        self, *, tenant_id: str | None, since_ts: float | None, until_ts: float | None
+    ) -> list[CommandRecord]:
+        return command_log.export_commands(
+            self._w.command_log(),
+            self._w.clock,
+            tenant_id=tenant_id,
+            since_ts=since_ts,
+            until_ts=until_ts,
+        )
 
     # -- tenants ----------------------------------------------------------------------------
 
@@ -228,6 +263,8 @@ def build() -> ApiUseCases:
             tenant_keys=runtime.tenant_keys,
             admin_token=runtime.admin_token,
             new_ticket=new_ticket,
+            command_log=runtime.command_log,
+            salt=lambda: secrets.randbelow(1000),
             clock=runtime.clock,
         )
     )

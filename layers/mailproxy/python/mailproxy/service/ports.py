@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 if TYPE_CHECKING:
     from mailproxy.domain.account import Account, StoredAccount
     from mailproxy.domain.bounces import MailboxCursor, MailboxMessage, SentMessage
+    from mailproxy.domain.command_log import CommandQuery, CommandRecord
     from mailproxy.domain.instance import StoredInstance
     from mailproxy.domain.large_files import FileLink
     from mailproxy.domain.metrics import Counts, Series
@@ -352,3 +353,16 @@ class BounceTrigger(Protocol):
     asynchronous invoke of its Lambda; in local mode a call in a thread). Returns at once."""
 
     def trigger(self) -> None: ...
+
+
+# -- the command log (service/command_log.py) ----------------------------------------------
+
+
+class CommandLog(Protocol):
+    def put_command(self, record: CommandRecord) -> bool:
+        """False (nothing written) when the record's id is taken already."""
+        ...
+
+    def commands(
+        self, query: CommandQuery, *, now: float, retention_seconds: float, newest_first: bool
+    ) -> list[CommandRecord]: ...
