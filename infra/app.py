@@ -119,6 +119,7 @@ class MailProxyStack(Stack):
         self.scheduler = Scheduler(self, "Scheduler", shared=shared, environment=environment)
         self.reporter = Reporter(self, "Reporter", shared=shared, environment=environment)
         self.bouncer = Bouncer(self, "Bouncer", shared=shared, environment=environment)
+        self.bouncer.grant_instance_routes(self.api.handler.function, shared.storage)
         self.tick = MinuteTick(
             self,
             "Tick",

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from infra.local.events import load_handler
-from tests.support.handlers import ADMIN_TOKEN, FAKE_AWS, ApiClient, SenderDriver
+from tests.support.handlers import ADMIN_TOKEN, FAKE_AWS, ApiClient, BouncerInline, SenderDriver
 from tests.support.moto_serial import one_request_at_a_time
 from tests.support.smtp_servers import SmtpServer
 
@@ -40,7 +40,11 @@ def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
         monkeypatch.setenv("MAILPROXY_RESOURCES", names.to_json())
         monkeypatch.setenv("MAILPROXY_ADMIN_TOKEN", ADMIN_TOKEN)
         runtime.reset()
+        # POST /instance/reload-bounce runs the real bouncer, inline (local mode: in a thread;
+        # AWS: an asynchronous invoke), so its effect is there when the call answers.
+        runtime.use_bounce_trigger(BouncerInline(load_handler("bouncer")))
         yield names
+        runtime.use_bounce_trigger(None)
         runtime.smtp_pool().close_all()
         runtime.reset()
 

@@ -47,6 +47,7 @@ from mailproxy.domain.errors import (
     PayloadTooLarge,
     StorageFailure,
 )
+from mailproxy.domain.instance import InstanceChange
 from mailproxy.domain.tenant import TENANT_ID_PATTERN
 
 if TYPE_CHECKING:
@@ -307,6 +308,30 @@ def get_tenants(active_only: Annotated[bool, Query()] = False) -> responses.Tena
 def get_sync_status() -> responses.SyncStatus:
     caller()
     return responses.sync_status(use_cases().sync_status())
+
+
+@app.get("/instance", summary="The instance settings (admin)", responses=RESPONSES)
+def get_instance() -> responses.InstanceView:
+    caller()
+    return responses.InstanceView.model_validate(use_cases().get_instance())
+
+
+@app.put("/instance", summary="Change some instance settings (admin)", responses=RESPONSES)
+def put_instance(change: InstanceChange) -> responses.Ok:  # type: ignore[valid-type]
+    caller()
+    use_cases().update_instance(change)
+    return responses.Ok()
+
+
+@app.post(
+    "/instance/reload-bounce",
+    summary="The bounce reader runs now, with the settings stored (admin)",
+    responses=RESPONSES,
+)
+def reload_bounce() -> responses.Ok:
+    caller()
+    use_cases().reload_bounce()
+    return responses.Ok()
 
 
 @app.get("/command-log", summary="State-changing calls, newest first (admin)", responses=RESPONSES)

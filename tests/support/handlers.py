@@ -55,6 +55,18 @@ class ApiClient:
 
 
 @dataclass
+class BouncerInline:
+    """The bounce trigger of the tests: the bouncer's handler, run before the call answers."""
+
+    handler: Any
+
+    def trigger(self) -> None:
+        from mailproxy.bounce_trigger import RELOAD_EVENT
+
+        self.handler.lambda_handler(dict(RELOAD_EVENT), LambdaContext(function_name="bouncer"))
+
+
+@dataclass
 class SenderDriver:
     """Runs the sender handler over what the queues hold, as the event source mappings do."""
 

@@ -121,6 +121,8 @@ def physical_arns(template: dict[str, Any], names: ResourceNames) -> dict[str, s
             for role, name in names.buckets.items():
                 if logical.startswith(f"StorageBucket{role}"):
                     arns[logical] = f"arn:aws:s3:::{name}"
+        elif kind == "AWS::Lambda::Function" and "FunctionName" in props:
+            arns[logical] = f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:{props['FunctionName']}"
         elif kind == "AWS::KMS::Key":  # Storage's Key-<role>
             for role, key_id in names.keys.items():
                 if logical.startswith(f"StorageKey{role}"):

@@ -41,6 +41,7 @@ def wired(store: FakeStore, built: Counter[str]) -> ApiUseCases:
             admin_token=provider("admin_token"),
             new_ticket=lambda: "ticket",
             command_log=provider("command_log"),
+            bounce_trigger=provider("bounce_trigger"),
             salt=lambda: 0,
             clock=lambda: NOW,
         )

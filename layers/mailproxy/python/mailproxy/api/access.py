@@ -78,6 +78,9 @@ ROUTES: tuple[RouteAccess, ...] = (
     RouteAccess("DELETE", "/tenant/{tenant_id}", Scope.ADMIN),
     RouteAccess("POST", "/tenant/{tenant_id}/api-key", Scope.ADMIN),
     RouteAccess("DELETE", "/tenant/{tenant_id}/api-key", Scope.ADMIN),
+    RouteAccess("GET", "/instance", Scope.ADMIN),
+    RouteAccess("PUT", "/instance", Scope.ADMIN),
+    RouteAccess("POST", "/instance/reload-bounce", Scope.ADMIN),
     RouteAccess("GET", "/command-log", Scope.ADMIN),
     RouteAccess("GET", "/command-log/export", Scope.ADMIN),
 )

@@ -359,3 +359,21 @@ def replayable(record: CommandRecord) -> ReplayableCommand:
         payload=record.payload,
         command_ts=record.command_ts,
     )
+
+
+class InstanceView(Answer):
+    """GET /instance: the settings (never the IMAP password, nor any token); `id` is always 1,
+    as the original proxy's single instance row is."""
+
+    id: int = 1
+    name: str | None = None
+    bounce_enabled: bool
+    bounce_imap_host: str | None = None
+    bounce_imap_port: int
+    bounce_imap_user: str | None = None
+    bounce_imap_folder: str
+    bounce_imap_ssl: bool
+    bounce_poll_interval: int
+    bounce_return_path: str | None = None
+    created_at: float | None = None
+    updated_at: float | None = None

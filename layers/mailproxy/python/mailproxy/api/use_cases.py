@@ -14,7 +14,7 @@ from __future__ import annotations
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from mailproxy import auth, runtime
 from mailproxy.domain.clock import Clock
@@ -24,6 +24,7 @@ from mailproxy.service import (
     command_log,
     files,
     housekeeping,
+    instance,
     listing,
     scheduling,
     submission,
@@ -44,7 +45,7 @@ if TYPE_CHECKING:
     from mailproxy.service.access import TenantKeys
     from mailproxy.service.housekeeping import DeleteResult
     from mailproxy.service.listing import ListedMessage
-    from mailproxy.service.ports import CommandLog
+    from mailproxy.service.ports import BounceTrigger, CommandLog
     from mailproxy.service.submission import SubmissionPolicy, SubmissionResult
     from mailproxy.service.suspension import SuspensionResult
     from mailproxy.service.tenants import SyncStatus
@@ -67,6 +68,7 @@ class Wiring:
     admin_token: Callable[[], str | None]
     new_ticket: Callable[[], str]
     command_log: Callable[[], CommandLog]
+    bounce_trigger: Callable[[], BounceTrigger]
     salt: Callable[[], int]
     clock: Clock
 
@@ -101,6 +103,17 @@ class ApiUseCases:
         scheduling.tick(self._w.store(), self._w.queues(), clock=self._w.clock)
         woken = None if caller.is_admin else [caller.tenant_id or ""]
         self._w.wakeups().wake(woken, force=not caller.is_admin)
+
+    # -- the instance ------------------------------------------------------------------------
+
+    def get_instance(self) -> dict[str, Any]:
+        return instance.get_instance(self._w.store())
+
+    def update_instance(self, change: BaseModel) -> None:
+        instance.update_instance(change, self._w.store(), self._w.secret_box(), self._w.clock)
+
+    def reload_bounce(self) -> None:
+        instance.reload_bounce(self._w.bounce_trigger())
 
     # -- the command log -------------------------------------------------------------------
 
@@ -264,6 +277,7 @@ def build() -> ApiUseCases:
             admin_token=runtime.admin_token,
             new_ticket=new_ticket,
             command_log=runtime.command_log,
+            bounce_trigger=runtime.bounce_trigger,
             salt=lambda: secrets.randbelow(1000),
             clock=runtime.clock,
         )
