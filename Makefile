@@ -20,7 +20,7 @@ export MAILPROXY_UV := $(abspath $(UV))
 # has moved on without it.
 SYNC := $(UV) sync --locked
 
-.PHONY: synth deploy run test lint unit integration e2e bench bench-cold-start bench-smtp bench-aws-calls bench-cost bench-local bench-side-by-side upgrade clean
+.PHONY: synth deploy run test lint unit integration e2e bench bench-cold-start bench-smtp bench-aws-calls bench-cost bench-local bench-side-by-side bench-command-log upgrade clean
 
 $(UV):
 	$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11) and "mailproxy needs Python 3.11 or newer")'
@@ -73,6 +73,10 @@ bench-smtp: $(VENV)/.test-installed
 
 bench-aws-calls: $(VENV)/.test-installed
 	$(PY) bench/aws_calls.py
+
+# What recording a call in the command log adds to it (ms and AWS calls per call).
+bench-command-log: $(VENV)/.test-installed
+	$(PY) bench/command_log.py
 
 # The happy path priced: $ per million messages at list prices (N = 1,000, about two minutes).
 bench-cost: $(VENV)/.test-installed

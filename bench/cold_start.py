@@ -24,7 +24,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT)]
 LAYER = ROOT / "layers" / "mailproxy" / "python"
 RUNS = 15
-HANDLERS = ["api", "sender", "scheduler", "reporter"]
+HANDLERS = ["api", "sender", "scheduler", "reporter", "bouncer"]
 
 PROBE = """
 import sys, time

@@ -6,13 +6,16 @@ Plain data, so the use cases (and the handlers importing them) need no persisten
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from mailproxy.domain.account import StoredAccount
-from mailproxy.domain.rate_limit import SlotRelease
 from mailproxy.domain.record import MessageEvent, MessageState
 from mailproxy.domain.status import MessageStatus
 from mailproxy.domain.tenant import Tenant
+
+if TYPE_CHECKING:
+    # Only named in annotations: the api's cold start need not build the rate-limit types.
+    from mailproxy.domain.rate_limit import SlotRelease
 
 DeleteOutcome = Literal["removed", "not_found", "in_flight"]
 
