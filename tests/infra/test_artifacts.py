@@ -122,6 +122,8 @@ def _deployed(template: dict[str, Any], names: ResourceNames) -> tuple[dict, dic
             )["ARN"]
         elif kind == "AWS::ApiGatewayV2::Api":
             attributes[(logical_id, "ApiEndpoint")] = API_ENDPOINT
+        elif kind == "AWS::Lambda::Function":  # the api names the bouncer (reload-bounce)
+            refs[logical_id] = properties["FunctionName"]
     # CloudFormation names the buckets itself: one each, as infra/resources.py lists them.
     assert len(unnamed_buckets) == len(BUCKETS) == 1, unnamed_buckets
     refs[unnamed_buckets[0]] = names.buckets[next(iter(BUCKETS))]

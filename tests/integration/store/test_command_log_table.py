@@ -90,3 +90,14 @@ def test_what_is_older_than_the_retention_is_not_listed_without_a_since(aws: Any
     log.put_command(_record(T0, 2, "POST /new", None))
     found = log.commands(CommandQuery(), now=T0, retention_seconds=RETENTION, newest_first=True)
     assert [r.endpoint for r in found] == ["POST /new"]
+
+
+def test_a_range_reaching_far_into_the_past_or_future_reads_only_the_kept_days(aws: Any) -> None:
+    # Given one record now
+    log = _log(aws)
+    log.put_command(_record(T0, 1, "POST /new", None))
+    # When the range asked for spans fifty years each way
+    query = CommandQuery(since_ts=T0 - 50 * 365 * DAY, until_ts=T0 + 50 * 365 * DAY)
+    found = log.commands(query, now=T0, retention_seconds=RETENTION, newest_first=True)
+    # Then the answer is the record kept (and the days read are the retention's, not 36,500)
+    assert [r.endpoint for r in found] == ["POST /new"]

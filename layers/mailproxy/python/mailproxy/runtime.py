@@ -148,11 +148,13 @@ _CACHED = (
 
 def reset() -> None:
     """Forget everything built so far (tests and local mode point at new resources)."""
+    from mailproxy.store.command_log import bound_model
     from mailproxy.store.models import bind_models
 
     for cached in _CACHED:
         cached.cache_clear()
     bind_models.cache_clear()
+    bound_model.cache_clear()
 
 
 # -- the bounce reader's wiring (issue 13) ----------------------------------------------------

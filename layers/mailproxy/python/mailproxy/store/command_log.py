@@ -33,10 +33,11 @@ from mailproxy.store.models import _meta
 
 BY_TENANT = "by-tenant"
 MAX_PACKED_PAYLOAD_BYTES = 350_000
+DAY_SECONDS = 86_400
 
 
 @lru_cache(maxsize=4)
-def _model(table_name: str) -> Any:
+def bound_model(table_name: str) -> Any:
     class ByTenant(GlobalSecondaryIndex["CommandModel"]):
         Meta = type("Meta", (), {"index_name": BY_TENANT, "projection": AllProjection()})
         tenant_id = UnicodeAttribute(hash_key=True)
@@ -69,7 +70,7 @@ class CommandLogRecords:
 
     @property
     def _m(self) -> Any:
-        return _model(self._table_name)
+        return bound_model(self._table_name)
 
     def put_command(self, record: CommandRecord) -> bool:
         """False (nothing written) when the id is taken: the caller salts again."""
@@ -98,8 +99,13 @@ class CommandLogRecords:
         self, query: CommandQuery, *, now: float, retention_seconds: float, newest_first: bool
     ) -> list[CommandRecord]:
         """What the query admits, up to its limit, in id order (newest first or oldest)."""
-        until = query.until_ts if query.until_ts is not None else now
-        since = query.since_ts if query.since_ts is not None else now - retention_seconds
+        # Nothing older than the retention is kept, nor anything from the future: a range
+        # beyond those reads no days (a since_ts of 1970 would otherwise read 20,000 of them).
+        oldest, newest = now - retention_seconds - DAY_SECONDS, now + DAY_SECONDS
+        until = min(query.until_ts if query.until_ts is not None else now, newest)
+        since = (
+            max(query.since_ts, oldest) if query.since_ts is not None else now - retention_seconds
+        )
         try:
             found = (
                 self._by_tenant(query.tenant_id, since, until, newest_first)
