@@ -27,7 +27,9 @@ def test_status_and_run_now_answer_as_0_7_does(api: ApiClient) -> None:
 def test_a_tenant_is_added_read_listed_updated_and_deleted(api: ApiClient) -> None:
     # When the admin adds a tenant / Then its record, with its key this once
     added = ok(api, "POST", "/tenants/add", {"id": "acme", "name": "Acme", "rate_limits": None})
-    assert added["id"] == "acme" and added["name"] == "Acme" and added["api_key"]
+    assert added["id"] == "acme"
+    assert added["name"] == "Acme"
+    assert added["api_key"]
     again = ok(api, "POST", "/tenants/add", {"id": "acme", "name": "Acme"})
     assert "api_key" not in again
     # Then it is listed as a bare array, and read by its id
@@ -38,7 +40,8 @@ def test_a_tenant_is_added_read_listed_updated_and_deleted(api: ApiClient) -> No
         api, "POST", "/tenants/update", {"tenant_id": "acme", "name": "ACME", "active": None}
     )
     # Then the updated record comes back
-    assert updated["name"] == "ACME" and updated["active"] is True
+    assert updated["name"] == "ACME"
+    assert updated["active"] is True
     # When it is deleted / Then true, and it is gone
     assert ok(api, "POST", "/tenants/delete", {"tenant_id": "acme"}) is True
     assert api.call("GET", "/tenants/get", query="tenant_id=acme")[0] == 404
@@ -48,7 +51,9 @@ def test_api_keys_are_created_with_an_expiry_and_revoked(api: ApiClient) -> None
     create_tenant(api, "acme")
     # When the admin creates a key that expires in the past
     made = ok(api, "POST", "/tenants/create_api_key", {"tenant_id": "acme", "expires_at": 1})
-    assert made["ok"] is True and made["tenant_id"] == "acme" and made["api_key"]
+    assert made["ok"] is True
+    assert made["tenant_id"] == "acme"
+    assert made["api_key"]
     # Then it is refused already; a key without expiry works until it is revoked
     assert api.call("GET", "/instance/status", token=made["api_key"])[0] == 401
     key = ok(api, "POST", "/tenants/create_api_key", {"tenant_id": "acme"})["api_key"]
@@ -64,7 +69,9 @@ def test_accounts_answer_their_record_with_a_pk_and_never_the_password(api: ApiC
     create_tenant(api, "acme")
     # When an account is added / Then its record, with the pk and no password
     added = ok(api, "POST", "/accounts/add", ACCOUNT)
-    assert added["pk"] == "acme/main" and added["host"] == "h" and "password" not in added
+    assert added["pk"] == "acme/main"
+    assert added["host"] == "h"
+    assert "password" not in added
     # Then it is listed as a bare array, and read by tenant and id
     assert [item["id"] for item in ok(api, "GET", "/accounts/list", query="tenant_id=acme")] == [
         "main"
@@ -83,10 +90,11 @@ def test_the_tenant_of_an_account_and_of_a_listing_is_required(api: ApiClient) -
     create_tenant(api, "acme")
     # When the admin leaves the tenant out / Then a 422 naming it (0.7 would fail with a 500)
     status, body = api.call("POST", "/accounts/add", {"id": "main", "host": "h", "port": 25})
-    assert status == 422 and body["detail"][0]["loc"] == ["body", "tenant_id"]
+    assert status == 422
+    assert body["detail"][0]["loc"] == ["body", "tenant_id"]
     for path in ("/accounts/list", "/messages/list", "/messages/cleanup"):
         status, body = api.call("GET", path)
-        assert status == 422 and body["detail"][0]["loc"] == ["query", "tenant_id"], path
+        assert (status, body["detail"][0]["loc"]) == (422, ["query", "tenant_id"]), path
 
 
 def test_messages_are_added_read_listed_and_deleted_by_pk(api: ApiClient) -> None:
@@ -95,9 +103,12 @@ def test_messages_are_added_read_listed_and_deleted_by_pk(api: ApiClient) -> Non
     # When one message is added / Then its record: 0.7's field names, every field present
     as_07 = {key: value for key, value in message("m1").items() if key != "from"}
     record = ok(api, "POST", "/messages/add", as_07 | {"from_addr": "a@acme.test"})
-    assert record["pk"] == "acme/m1" and record["status"] == "pending"
-    assert record["payload"]["subject"] == "Subject m1" and record["smtp_ts"] is None
-    assert "message" not in record and "sent_ts" not in record
+    assert record["pk"] == "acme/m1"
+    assert record["status"] == "pending"
+    assert record["payload"]["subject"] == "Subject m1"
+    assert record["smtp_ts"] is None
+    assert "message" not in record
+    assert "sent_ts" not in record
     # Then it is read by its id, and listed as a bare array
     assert ok(api, "GET", "/messages/get", query="tenant_id=acme&message_id=m1") == record
     assert ok(api, "GET", "/messages/get", query="tenant_id=acme&id=m1") == record
@@ -116,7 +127,8 @@ def test_a_batch_everything_rejected_is_still_a_200(api: ApiClient) -> None:
     # When no message of the batch can be queued (its account does not exist)
     answer = ok(api, "POST", "/messages/add_batch", {"messages": [message("m1")]})
     # Then 0.7's 200, with the reasons
-    assert answer["ok"] is True and answer["queued"] == 0
+    assert answer["ok"] is True
+    assert answer["queued"] == 0
     assert [item["id"] for item in answer["rejected"]] == ["m1"]
 
 
@@ -134,7 +146,8 @@ def test_suspend_and_activate_by_instance_and_by_tenant(api: ApiClient) -> None:
     create_tenant(api, "acme")
     # When a batch is suspended, then the tenant's whole sending
     held = ok(api, "POST", "/instance/suspend", {"tenant_id": "acme", "batch_code": "b1"})
-    assert held["ok"] is True and held["tenant_id"] == "acme"
+    assert held["ok"] is True
+    assert held["tenant_id"] == "acme"
     assert held["suspended_batches"] == ["b1"]
     held = ok(api, "POST", "/tenants/suspend_batch", {"tenant_id": "acme"})
     assert held["suspended_batches"] == ["*"]
@@ -158,10 +171,13 @@ def test_instance_and_bounce_settings_without_their_prefix(api: ApiClient) -> No
     assert changed["ok"] is True
     # Then the instance shows them, and the bounce config without the bounce_ prefix
     instance = ok(api, "GET", "/instance/get")
-    assert instance["ok"] is True and instance["name"] == "prod"
+    assert instance["ok"] is True
+    assert instance["name"] == "prod"
     config = ok(api, "GET", "/instance/get_bounce_config")
-    assert config["poll_interval"] == 120 and config["enabled"] is False
-    assert "imap_password" not in config and "bounce_poll_interval" not in config
+    assert config["poll_interval"] == 120
+    assert config["enabled"] is False
+    assert "imap_password" not in config
+    assert "bounce_poll_interval" not in config
     assert ok(api, "POST", "/instance/reload_bounce") == {
         "ok": True,
         "enabled": False,
@@ -171,9 +187,11 @@ def test_instance_and_bounce_settings_without_their_prefix(api: ApiClient) -> No
 
 def test_invalid_settings_are_a_422_naming_0_7s_field(api: ApiClient) -> None:
     status, body = api.call("POST", "/instance/set_bounce_config", {"poll_interval": 0})
-    assert status == 422 and body["detail"][0]["loc"] == ["body", "poll_interval"]
+    assert status == 422
+    assert body["detail"][0]["loc"] == ["body", "poll_interval"]
     status, body = api.call("POST", "/instance/update", {"api_token": "new"})
-    assert status == 422 and body["detail"][0]["loc"] == ["body", "api_token"]
+    assert status == 422
+    assert body["detail"][0]["loc"] == ["body", "api_token"]
 
 
 def test_the_command_log_is_a_bare_array(api: ApiClient) -> None:
@@ -206,7 +224,9 @@ def test_enterprise_and_unserved_0_7_routes_are_a_404_that_says_so(api: ApiClien
         ("POST", "/accounts/add_pec"),
     ):
         status, body = api.call(method, path, {})
-        assert status == 404 and "enterprise" in body["detail"], path
+        assert status == 404, path
+        assert "enterprise" in body["detail"], path
     status, body = api.call("GET", "/command_log/get", query="command_id=1")
-    assert status == 404 and "not available in this proxy" in body["detail"]
+    assert status == 404
+    assert "not available in this proxy" in body["detail"]
     assert api.call("GET", "/nothing/here") == (404, {"detail": "Not Found"})
