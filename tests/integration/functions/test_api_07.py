@@ -92,6 +92,10 @@ def test_the_tenant_of_an_account_and_of_a_listing_is_required(api: ApiClient) -
     status, body = api.call("POST", "/accounts/add", {"id": "main", "host": "h", "port": 25})
     assert status == 422
     assert body["detail"][0]["loc"] == ["body", "tenant_id"]
+    without = {key: value for key, value in message("m1").items() if key != "tenant_id"}
+    status, body = api.call("POST", "/messages/add", without)
+    assert status == 422
+    assert body["detail"][0]["loc"] == ["body", "tenant_id"]
     for path in ("/accounts/list", "/messages/list", "/messages/cleanup"):
         status, body = api.call("GET", path)
         assert (status, body["detail"][0]["loc"]) == (422, ["query", "tenant_id"]), path
@@ -192,6 +196,16 @@ def test_invalid_settings_are_a_422_naming_0_7s_field(api: ApiClient) -> None:
     status, body = api.call("POST", "/instance/update", {"api_token": "new"})
     assert status == 422
     assert body["detail"][0]["loc"] == ["body", "api_token"]
+
+
+def test_openapi_names_each_0_7_answer_once(api: ApiClient) -> None:
+    # Given /openapi.json / Then every 0.7 route is there with its answer, each schema named
+    spec = ok(api, "GET", "/openapi.json")
+    assert not [name for name in spec["components"]["schemas"] if "__" in name]
+    listed = spec["paths"]["/messages/list"]["get"]["responses"]["200"]["content"]
+    assert listed["application/json"]["schema"]["type"] == "array"
+    deleted = spec["paths"]["/messages/delete"]["post"]["responses"]["200"]["content"]
+    assert deleted["application/json"]["schema"]["type"] == "boolean"
 
 
 def test_the_command_log_is_a_bare_array(api: ApiClient) -> None:

@@ -24,7 +24,7 @@ class Plain(BaseModel):
     model_config = ConfigDict(defer_build=True)
 
 
-class MessageRecord(Plain):
+class MessageRecord07(Plain):
     """A message as 0.7 lists it: `payload` where 0.6 says `message`, `smtp_ts` where 0.6
     says `sent_ts`."""
 
@@ -51,12 +51,12 @@ def message_record(
     state: MessageState,
     payload: dict[str, Any] | None,
     history: list[MessageEvent] | None = None,
-) -> MessageRecord:
+) -> MessageRecord07:
     shown = responses.message_record(state, payload, history)
     fields = {name: getattr(shown, name) for name in type(shown).model_fields}
     fields["payload"] = fields.pop("message")
     fields["smtp_ts"] = fields.pop("sent_ts")
-    return MessageRecord.model_validate(fields)
+    return MessageRecord07.model_validate(fields)
 
 
 class AccountRecord(responses.AccountViewModel):  # type: ignore[misc, valid-type]
@@ -84,7 +84,7 @@ def tenant_record(tenant: Tenant, api_key: str | None = None) -> TenantRecord:
     )
 
 
-class NewApiKey(responses.Ok):
+class NewApiKey07(responses.Ok):
     tenant_id: str
     api_key: str
     message: str = "Save this API key - it will not be shown again."

@@ -258,10 +258,10 @@ def build_router(
     @router.post(
         "/tenants/create_api_key", summary="0.7: issue a new API key (admin)", responses=documented
     )
-    def tenants_create_api_key(request: NewApiKeyRequest) -> responses_07.NewApiKey:
+    def tenants_create_api_key(request: NewApiKeyRequest) -> responses_07.NewApiKey07:
         caller()
         key = use_cases().rotate_api_key(request.tenant_id, request.expires_at)
-        return responses_07.NewApiKey(tenant_id=request.tenant_id, api_key=key)
+        return responses_07.NewApiKey07(tenant_id=request.tenant_id, api_key=key)
 
     @router.post(
         "/tenants/revoke_api_key", summary="0.7: revoke the API key (admin)", responses=documented
@@ -310,14 +310,14 @@ def build_router(
         return responses.Queued(queued=result.queued, rejected=result.rejected)
 
     @router.post("/messages/add", summary="0.7: queue one message", responses=documented)
-    def messages_add(message: Message) -> responses_07.MessageRecord:
+    def messages_add(message: Message) -> responses_07.MessageRecord07:
         added = use_cases().add_message(message, caller())
         return responses_07.message_record(added.state, added.payload)
 
     @router.get("/messages/get", summary="0.7: read one message", responses=documented)
     def messages_get(
         tenant_id: TenantIdRequired, message_id: KeyQuery = None, id: KeyQuery = None
-    ) -> responses_07.MessageRecord:
+    ) -> responses_07.MessageRecord07:
         wanted = message_id or id
         if wanted is None:
             raise InvalidRequest(
@@ -331,7 +331,7 @@ def build_router(
         tenant_id: TenantIdRequired,
         active_only: Annotated[bool, Query()] = False,
         include_history: Annotated[bool, Query()] = False,
-    ) -> list[responses_07.MessageRecord]:
+    ) -> list[responses_07.MessageRecord07]:
         listed = use_cases().list_messages(
             caller(),
             tenant_id=tenant_id,

@@ -274,8 +274,11 @@ class ApiUseCases:
     def add_message(self, message: Message, caller: auth.Principal) -> ListedMessage:
         """0.7's messages/add: one message queued (else the 400 of add_messages), then its
         record."""
+        tenant_id = auth.scoped_tenant(caller, message.tenant_id)
+        if tenant_id is None:
+            # 0.7 requires it; the admin's 0.6 batch may leave it to the account's owner.
+            raise InvalidRequest([FieldProblem(("body", "tenant_id"), "Field required", "missing")])
         self.add_messages(AddMessagesRequest(messages=[message]), caller)
-        tenant_id = auth.scoped_tenant(caller, message.tenant_id) or ""
         return self.get_message(caller, tenant_id, message.id)
 
     def get_message(self, caller: auth.Principal, tenant_id: str, message_id: str) -> ListedMessage:
