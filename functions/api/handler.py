@@ -557,7 +557,7 @@ def _record_command(event: dict[str, Any], response: dict[str, Any]) -> None:
     method, path = str(http.get("method", "")), str(event.get("rawPath", ""))
     status = int(response.get("statusCode", 500))
     route = access.route_access(method, path)
-    if route is None or not is_logged(method) or status in (401, 403):
+    if route is None or not (is_logged(method) or route.changes_state) or status in (401, 403):
         return
     payload = _json_body(event)
     query = event.get("queryStringParameters") or {}

@@ -144,6 +144,11 @@ def test_delete_batch_and_cleanup_answer_their_counts(api: ApiClient) -> None:
     assert deleted == {"ok": True, "removed": 1, "not_found": ["x"], "unauthorized": []}
     cleaned = ok(api, "GET", "/messages/cleanup", query="tenant_id=acme&older_than_seconds=0")
     assert cleaned == {"ok": True, "removed": 0}
+    # Then the cleanup, a GET that changes state, is in the command log as 0.6's POST is
+    logged = ok(api, "GET", "/command_log/list", query="tenant_id=acme&endpoint_filter=cleanup")
+    assert [entry["endpoint"] for entry in logged] == [
+        "GET /messages/cleanup?tenant_id=acme&older_than_seconds=0"
+    ]
 
 
 def test_suspend_and_activate_by_instance_and_by_tenant(api: ApiClient) -> None:

@@ -26,6 +26,8 @@ class RouteAccess:
     method: str
     path: str  # as /openapi.json writes it: /tenant/{tenant_id}
     scope: Scope
+    # A GET that changes state (0.7's messages/cleanup): the command log records it too.
+    changes_state: bool = False
 
     def matches(self, method: str, path: str) -> bool:
         if method != self.method:
@@ -114,7 +116,8 @@ ROUTES: tuple[RouteAccess, ...] = (
     RouteAccess("GET", "/messages/list", Scope.TENANT),  # GET /messages
     RouteAccess("POST", "/messages/delete_batch", Scope.TENANT),  # POST /commands/delete-messages
     RouteAccess("POST", "/messages/delete", Scope.TENANT),  # POST /commands/delete-messages
-    RouteAccess("GET", "/messages/cleanup", Scope.TENANT),  # POST /commands/cleanup-messages
+    # POST /commands/cleanup-messages
+    RouteAccess("GET", "/messages/cleanup", Scope.TENANT, changes_state=True),
     RouteAccess("GET", "/command_log/list", Scope.ADMIN),  # GET /command-log
     RouteAccess("GET", "/command_log/export", Scope.ADMIN),  # GET /command-log/export
 )
