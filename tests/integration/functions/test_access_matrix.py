@@ -134,6 +134,7 @@ REQUESTS: dict[str, tuple[str, str, str, Any]] = {
     "POST /messages/delete": ("POST", "/messages/delete", "", {"message_pk": "acme/m1"}),
     "GET /messages/cleanup": ("GET", "/messages/cleanup", "tenant_id=acme", None),
     "GET /command_log/list": ("GET", "/command_log/list", "", None),
+    "GET /command_log/get": ("GET", "/command_log/get", "command_id={command_id}", None),
     "GET /command_log/export": ("GET", "/command_log/export", "", None),
 }
 # What a route's request needs to exist first, made by the admin before the callers call.
@@ -213,6 +214,7 @@ MATRIX: dict[str, tuple[int, int, int, int]] = {
     "POST /messages/delete": TENANT,
     "GET /messages/cleanup": TENANT,
     "GET /command_log/list": ADMIN,
+    "GET /command_log/get": ADMIN,
     "GET /command_log/export": ADMIN,
 }
 
@@ -243,6 +245,9 @@ def test_who_may_call_each_route(api: ApiClient, route: str) -> None:
     method, path, query, body = REQUESTS[route]
     for setup_method, setup_path, setup_body in SETUP.get(route, []):
         assert api.call(setup_method, setup_path, setup_body)[0] == 200
+    if "{command_id}" in query:  # the tenant's creation, as logged
+        logged = api.call("GET", "/command_log/list")[1]
+        query = query.format(command_id=logged[-1]["id"])
     keys = (None, "wrong-key", tenant_key, ADMIN_TOKEN)
     got = []
     for key in keys:

@@ -220,6 +220,11 @@ def test_the_command_log_is_a_bare_array(api: ApiClient) -> None:
     assert ok(api, "GET", "/command_log/list", query="tenant_id=acme&offset=1") == []
     exported = ok(api, "GET", "/command_log/export", query="tenant_id=acme")
     assert [entry["endpoint"] for entry in exported] == ["POST /tenant"]
+    # Then one is read by its id; an id never given is a 404
+    got = ok(api, "GET", "/command_log/get", query=f"command_id={listed[0]['id']}")
+    assert got == listed[0]
+    assert api.call("GET", "/command_log/get", query="command_id=1")[0] == 404
+    assert api.call("GET", "/command_log/get", query="command_id=-1")[0] == 422
 
 
 def test_a_tenant_token_sees_only_its_tenant(api: ApiClient) -> None:
@@ -245,7 +250,7 @@ def test_enterprise_and_unserved_0_7_routes_are_a_404_that_says_so(api: ApiClien
         status, body = api.call(method, path, {})
         assert status == 404, path
         assert "enterprise" in body["detail"], path
-    status, body = api.call("GET", "/command_log/get", query="command_id=1")
+    status, body = api.call("POST", "/command_log/purge", {"threshold_ts": 1})
     assert status == 404
     assert "not available in this proxy" in body["detail"]
     assert api.call("GET", "/nothing/here") == (404, {"detail": "Not Found"})

@@ -119,6 +119,7 @@ ROUTES: tuple[RouteAccess, ...] = (
     # POST /commands/cleanup-messages
     RouteAccess("GET", "/messages/cleanup", Scope.TENANT, changes_state=True),
     RouteAccess("GET", "/command_log/list", Scope.ADMIN),  # GET /command-log
+    RouteAccess("GET", "/command_log/get", Scope.ADMIN),  # GET /command-log
     RouteAccess("GET", "/command_log/export", Scope.ADMIN),  # GET /command-log/export
 )
 

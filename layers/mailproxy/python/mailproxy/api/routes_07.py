@@ -55,7 +55,6 @@ ENTERPRISE_ONLY = (
 )
 # 0.7 routes with no 0.6 twin that this proxy does not serve.
 NOT_SERVED = (
-    "/command_log/get",
     "/command_log/purge",
     "/messages/count_active",
     "/messages/count_pending_for_tenant",
@@ -384,6 +383,13 @@ def build_router(
         query = CommandQuery(tenant_id, since_ts, until_ts, endpoint_filter, limit + offset)
         found = use_cases().list_commands(query)[offset:]
         return [responses.command_log_entry(record) for record in found]
+
+    @router.get("/command_log/get", summary="0.7: one logged call (admin)", responses=documented)
+    def command_log_get(
+        command_id: Annotated[int, Query(ge=0, le=2**63 - 1)],
+    ) -> responses.CommandLogEntry:
+        caller()
+        return responses.command_log_entry(use_cases().get_command(command_id))
 
     @router.get(
         "/command_log/export", summary="0.7: the calls to replay (admin)", responses=documented

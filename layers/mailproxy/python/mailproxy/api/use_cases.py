@@ -141,6 +141,12 @@ class ApiUseCases:
     def list_commands(self, query: CommandQuery) -> list[CommandRecord]:
         return command_log.list_commands(self._w.command_log(), self._w.clock, query)
 
+    def get_command(self, record_id: int) -> CommandRecord:
+        found = command_log.get_command(self._w.command_log(), self._w.clock, record_id)
+        if found is None:
+            raise NotFound(f"Command '{record_id}' not found")
+        return found
+
     def export_commands(
         self, *, tenant_id: str | None, since_ts: float | None, until_ts: float | None
     ) -> list[CommandRecord]:
