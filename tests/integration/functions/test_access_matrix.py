@@ -283,6 +283,24 @@ MALFORMED: dict[str, tuple[tuple[str, str, str, Any], tuple[int, int, int, int]]
         (401, 401, 401, 422),
     ),
     "DELETE /tenant/{other}": (("DELETE", "/tenant/beta", "", None), (401, 401, 403, 404)),
+    # 0.7's routes name the tenant in a query or a body: refused as their 0.6 twins are
+    "POST /tenants/add, invalid id": (
+        ("POST", "/tenants/add", "", {"id": "bad id"}),
+        (401, 401, 403, 422),
+    ),
+    "GET /messages/list, no tenant": (("GET", "/messages/list", "", None), (401, 401, 422, 422)),
+    "GET /messages/list, other tenant, invalid flag": (
+        ("GET", "/messages/list", "tenant_id=beta&active_only=maybe", None),
+        (401, 401, 401, 422),
+    ),
+    "POST /messages/delete_batch, other tenant, no ids": (
+        ("POST", "/messages/delete_batch", "", {"tenant_id": "beta"}),
+        (401, 401, 401, 422),
+    ),
+    "POST /tenants/delete {other}": (
+        ("POST", "/tenants/delete", "", {"tenant_id": "beta"}),
+        (401, 401, 403, 404),
+    ),
 }
 
 
