@@ -3,6 +3,8 @@
 Each route parses its input (Powertools validates bodies and queries with the models of
 mailproxy/api/requests.py), calls one use case (mailproxy/api/use_cases.py) and maps the result
 to its answer (mailproxy/api/responses.py). Who may call what is mailproxy/api/access.py.
+genro-mail-proxy 0.7's routes (mailproxy/api/routes_07.py) are included on the same app, over
+the same use cases.
 """
 
 from __future__ import annotations
