@@ -3,6 +3,8 @@
 Each route parses its input (Powertools validates bodies and queries with the models of
 mailproxy/api/requests.py), calls one use case (mailproxy/api/use_cases.py) and maps the result
 to its answer (mailproxy/api/responses.py). Who may call what is mailproxy/api/access.py.
+genro-mail-proxy 0.7's routes (mailproxy/api/routes_07.py) are included on the same app, over
+the same use cases.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from aws_lambda_powertools.event_handler.openapi.params import Path, Query
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from mailproxy import auth
-from mailproxy.api import access, responses
+from mailproxy.api import access, responses, routes_07
 from mailproxy.api.requests import (
     AccountChange,
     AddMessagesRequest,
@@ -56,7 +58,10 @@ if TYPE_CHECKING:
 logger = Logger(service="mailproxy-api")
 app = APIGatewayHttpResolver(enable_validation=True)
 API_TITLE = "mailproxy"
-API_DESCRIPTION = "A serverless email proxy speaking the HTTP API of genro-mail-proxy 0.6."
+API_DESCRIPTION = (
+    "A serverless email proxy speaking the HTTP API of genro-mail-proxy 0.6, and beside it"
+    " that of 0.7 (/{entity}/{method})."
+)
 
 # A command whose log write failed goes to the function's log instead, whole up to this size.
 FAILED_COMMAND_LOGGED_BYTES = 64 * 1024
@@ -217,7 +222,7 @@ def _unexpected(error: Exception) -> Response:
 
 @app.not_found
 def _not_found(_: Exception) -> Response:
-    return _json(404, {"detail": "Not Found"})
+    return _json(404, {"detail": routes_07.unavailable(app.current_event.path) or "Not Found"})
 
 
 # -- service ----------------------------------------------------------------------------------
@@ -532,6 +537,10 @@ def activate(
     return _change_suspension("activate", tenant_id, batch_code)
 
 
+# genro-mail-proxy 0.7's routes: the same use cases, 0.7's shapes.
+app.include_router(routes_07.build_router(caller, use_cases, RESPONSES))
+
+
 def _body_read_as_json(event: dict[str, Any]) -> dict[str, Any]:
     """Every body is read as JSON, whatever its Content-Type says: the original proxy's own
     documentation posts with `curl -d`, which sends form-urlencoded. A body that is not JSON
@@ -550,7 +559,7 @@ def _record_command(event: dict[str, Any], response: dict[str, Any]) -> None:
     method, path = str(http.get("method", "")), str(event.get("rawPath", ""))
     status = int(response.get("statusCode", 500))
     route = access.route_access(method, path)
-    if route is None or not is_logged(method) or status in (401, 403):
+    if route is None or not (is_logged(method) or route.changes_state) or status in (401, 403):
         return
     payload = _json_body(event)
     query = event.get("queryStringParameters") or {}
@@ -580,8 +589,9 @@ def _record_command(event: dict[str, Any], response: dict[str, Any]) -> None:
 def _tenant_of_body(route: access.RouteAccess, payload: Any) -> object:
     if not isinstance(payload, dict):
         return None
-    # POST /tenant names its tenant as the body's id.
-    named = payload.get("tenant_id") or (payload.get("id") if route.path == "/tenant" else None)
+    # POST /tenant (0.7: POST /tenants/add) names its tenant as the body's id.
+    names_by_id = route.path in ("/tenant", "/tenants/add")
+    named = payload.get("tenant_id") or (payload.get("id") if names_by_id else None)
     messages = payload.get("messages")
     if named is None and isinstance(messages, list):
         # An admin's add-messages names the tenant in each message: the one, if it is one.

@@ -66,6 +66,83 @@ REQUESTS: dict[str, tuple[str, str, str, Any]] = {
     "DELETE /tenant/{tenant_id}": ("DELETE", "/tenant/acme", "", None),
     "POST /tenant/{tenant_id}/api-key": ("POST", "/tenant/acme/api-key", "", None),
     "DELETE /tenant/{tenant_id}/api-key": ("DELETE", "/tenant/acme/api-key", "", None),
+    # genro-mail-proxy 0.7's routes
+    "GET /instance/status": ("GET", "/instance/status", "", None),
+    "POST /instance/run_now": ("POST", "/instance/run_now", "", {}),
+    "POST /instance/suspend": ("POST", "/instance/suspend", "", {"tenant_id": "acme"}),
+    "POST /instance/activate": ("POST", "/instance/activate", "", {"tenant_id": "acme"}),
+    "GET /instance/get_sync_status": ("GET", "/instance/get_sync_status", "", None),
+    "GET /instance/get": ("GET", "/instance/get", "", None),
+    "POST /instance/update": ("POST", "/instance/update", "", {"name": "prod"}),
+    "GET /instance/get_bounce_config": ("GET", "/instance/get_bounce_config", "", None),
+    "POST /instance/set_bounce_config": (
+        "POST",
+        "/instance/set_bounce_config",
+        "",
+        {"poll_interval": 120},
+    ),
+    "POST /instance/reload_bounce": ("POST", "/instance/reload_bounce", "", None),
+    "POST /tenants/add": ("POST", "/tenants/add", "", {"id": "acme", "name": "Acme"}),
+    "GET /tenants/list": ("GET", "/tenants/list", "", None),
+    "GET /tenants/get": ("GET", "/tenants/get", "tenant_id=acme", None),
+    "GET /tenants/get_suspended_batches": (
+        "GET",
+        "/tenants/get_suspended_batches",
+        "tenant_id=acme",
+        None,
+    ),
+    "POST /tenants/update": ("POST", "/tenants/update", "", {"tenant_id": "acme", "name": "A"}),
+    "POST /tenants/delete": ("POST", "/tenants/delete", "", {"tenant_id": "acme"}),
+    "POST /tenants/suspend_batch": ("POST", "/tenants/suspend_batch", "", {"tenant_id": "acme"}),
+    "POST /tenants/activate_batch": (
+        "POST",
+        "/tenants/activate_batch",
+        "",
+        {"tenant_id": "acme"},
+    ),
+    "POST /tenants/create_api_key": (
+        "POST",
+        "/tenants/create_api_key",
+        "",
+        {"tenant_id": "acme"},
+    ),
+    "POST /tenants/revoke_api_key": (
+        "POST",
+        "/tenants/revoke_api_key",
+        "",
+        {"tenant_id": "acme"},
+    ),
+    "POST /accounts/add": ("POST", "/accounts/add", "", ACCOUNT),
+    "GET /accounts/list": ("GET", "/accounts/list", "tenant_id=acme", None),
+    "GET /accounts/get": ("GET", "/accounts/get", "tenant_id=acme&account_id=main", None),
+    "POST /accounts/delete": (
+        "POST",
+        "/accounts/delete",
+        "",
+        {"tenant_id": "acme", "account_id": "main"},
+    ),
+    "POST /messages/add_batch": ("POST", "/messages/add_batch", "", {"messages": [message("m1")]}),
+    "POST /messages/add": ("POST", "/messages/add", "", message("m1")),
+    "GET /messages/get": ("GET", "/messages/get", "tenant_id=acme&message_id=m0", None),
+    "GET /messages/list": ("GET", "/messages/list", "tenant_id=acme", None),
+    "POST /messages/delete_batch": (
+        "POST",
+        "/messages/delete_batch",
+        "",
+        {"tenant_id": "acme", "ids": ["m1"]},
+    ),
+    "POST /messages/delete": ("POST", "/messages/delete", "", {"message_pk": "acme/m1"}),
+    "GET /messages/cleanup": ("GET", "/messages/cleanup", "tenant_id=acme", None),
+    "GET /command_log/list": ("GET", "/command_log/list", "", None),
+    "GET /command_log/get": ("GET", "/command_log/get", "command_id={command_id}", None),
+    "GET /command_log/export": ("GET", "/command_log/export", "", None),
+}
+# What a route's request needs to exist first, made by the admin before the callers call.
+SETUP: dict[str, list[tuple[str, str, Any]]] = {
+    "GET /messages/get": [
+        ("POST", "/account", ACCOUNT),
+        ("POST", "/commands/add-messages", {"messages": [message("m0")]}),
+    ],
 }
 
 CALLERS = ("no key", "wrong key", "tenant key", "admin key")
@@ -104,6 +181,41 @@ MATRIX: dict[str, tuple[int, int, int, int]] = {
     "DELETE /tenant/{tenant_id}": ADMIN,
     "POST /tenant/{tenant_id}/api-key": ADMIN,
     "DELETE /tenant/{tenant_id}/api-key": ADMIN,
+    # genro-mail-proxy 0.7's routes: each its 0.6 twin's row
+    "GET /instance/status": TENANT,
+    "POST /instance/run_now": TENANT,
+    "POST /instance/suspend": TENANT,
+    "POST /instance/activate": TENANT,
+    "GET /instance/get_sync_status": ADMIN,
+    "GET /instance/get": ADMIN,
+    "POST /instance/update": ADMIN,
+    "GET /instance/get_bounce_config": ADMIN,
+    "POST /instance/set_bounce_config": ADMIN,
+    "POST /instance/reload_bounce": ADMIN,
+    "POST /tenants/add": ADMIN,
+    "GET /tenants/list": ADMIN,
+    "GET /tenants/get": TENANT,
+    "GET /tenants/get_suspended_batches": TENANT,
+    "POST /tenants/update": TENANT,
+    "POST /tenants/delete": ADMIN,
+    "POST /tenants/suspend_batch": TENANT,
+    "POST /tenants/activate_batch": TENANT,
+    "POST /tenants/create_api_key": ADMIN,
+    "POST /tenants/revoke_api_key": ADMIN,
+    "POST /accounts/add": TENANT,
+    "GET /accounts/list": TENANT,
+    "GET /accounts/get": TENANT,
+    "POST /accounts/delete": TENANT,
+    "POST /messages/add_batch": TENANT,
+    "POST /messages/add": TENANT,
+    "GET /messages/get": TENANT,
+    "GET /messages/list": TENANT,
+    "POST /messages/delete_batch": TENANT,
+    "POST /messages/delete": TENANT,
+    "GET /messages/cleanup": TENANT,
+    "GET /command_log/list": ADMIN,
+    "GET /command_log/get": ADMIN,
+    "GET /command_log/export": ADMIN,
 }
 
 
@@ -131,6 +243,11 @@ def test_who_may_call_each_route(api: ApiClient, route: str) -> None:
     # Given tenant acme with its key and an account "main"
     tenant_key = create_tenant(api, "acme")
     method, path, query, body = REQUESTS[route]
+    for setup_method, setup_path, setup_body in SETUP.get(route, []):
+        assert api.call(setup_method, setup_path, setup_body)[0] == 200
+    if "{command_id}" in query:  # the tenant's creation, as logged
+        logged = api.call("GET", "/command_log/list")[1]
+        query = query.format(command_id=logged[-1]["id"])
     keys = (None, "wrong-key", tenant_key, ADMIN_TOKEN)
     got = []
     for key in keys:
@@ -166,6 +283,24 @@ MALFORMED: dict[str, tuple[tuple[str, str, str, Any], tuple[int, int, int, int]]
         (401, 401, 401, 422),
     ),
     "DELETE /tenant/{other}": (("DELETE", "/tenant/beta", "", None), (401, 401, 403, 404)),
+    # 0.7's routes name the tenant in a query or a body: refused as their 0.6 twins are
+    "POST /tenants/add, invalid id": (
+        ("POST", "/tenants/add", "", {"id": "bad id"}),
+        (401, 401, 403, 422),
+    ),
+    "GET /messages/list, no tenant": (("GET", "/messages/list", "", None), (401, 401, 422, 422)),
+    "GET /messages/list, other tenant, invalid flag": (
+        ("GET", "/messages/list", "tenant_id=beta&active_only=maybe", None),
+        (401, 401, 401, 422),
+    ),
+    "POST /messages/delete_batch, other tenant, no ids": (
+        ("POST", "/messages/delete_batch", "", {"tenant_id": "beta"}),
+        (401, 401, 401, 422),
+    ),
+    "POST /tenants/delete {other}": (
+        ("POST", "/tenants/delete", "", {"tenant_id": "beta"}),
+        (401, 401, 403, 404),
+    ),
 }
 
 

@@ -26,6 +26,8 @@ class RouteAccess:
     method: str
     path: str  # as /openapi.json writes it: /tenant/{tenant_id}
     scope: Scope
+    # A GET that changes state (0.7's messages/cleanup): the command log records it too.
+    changes_state: bool = False
 
     def matches(self, method: str, path: str) -> bool:
         if method != self.method:
@@ -83,6 +85,42 @@ ROUTES: tuple[RouteAccess, ...] = (
     RouteAccess("POST", "/instance/reload-bounce", Scope.ADMIN),
     RouteAccess("GET", "/command-log", Scope.ADMIN),
     RouteAccess("GET", "/command-log/export", Scope.ADMIN),
+    # genro-mail-proxy 0.7's routes (mailproxy/api/routes_07.py): each its 0.6 twin's scope.
+    RouteAccess("GET", "/instance/status", Scope.TENANT),  # GET /status
+    RouteAccess("POST", "/instance/run_now", Scope.TENANT),  # POST /commands/run-now
+    RouteAccess("POST", "/instance/suspend", Scope.TENANT),  # POST /commands/suspend
+    RouteAccess("POST", "/instance/activate", Scope.TENANT),  # POST /commands/activate
+    RouteAccess("GET", "/instance/get_sync_status", Scope.ADMIN),  # GET /tenants/sync-status
+    RouteAccess("GET", "/instance/get", Scope.ADMIN),  # GET /instance
+    RouteAccess("POST", "/instance/update", Scope.ADMIN),  # PUT /instance
+    RouteAccess("GET", "/instance/get_bounce_config", Scope.ADMIN),  # GET /instance
+    RouteAccess("POST", "/instance/set_bounce_config", Scope.ADMIN),  # PUT /instance
+    RouteAccess("POST", "/instance/reload_bounce", Scope.ADMIN),  # POST /instance/reload-bounce
+    RouteAccess("POST", "/tenants/add", Scope.ADMIN),  # POST /tenant
+    RouteAccess("GET", "/tenants/list", Scope.ADMIN),  # GET /tenants
+    RouteAccess("GET", "/tenants/get", Scope.TENANT),  # GET /tenant/{tenant_id}
+    RouteAccess("GET", "/tenants/get_suspended_batches", Scope.TENANT),  # GET /tenant/{tenant_id}
+    RouteAccess("POST", "/tenants/update", Scope.TENANT),  # PUT /tenant/{tenant_id}
+    RouteAccess("POST", "/tenants/delete", Scope.ADMIN),  # DELETE /tenant/{tenant_id}
+    RouteAccess("POST", "/tenants/suspend_batch", Scope.TENANT),  # POST /commands/suspend
+    RouteAccess("POST", "/tenants/activate_batch", Scope.TENANT),  # POST /commands/activate
+    RouteAccess("POST", "/tenants/create_api_key", Scope.ADMIN),  # POST /tenant/{id}/api-key
+    RouteAccess("POST", "/tenants/revoke_api_key", Scope.ADMIN),  # DELETE /tenant/{id}/api-key
+    RouteAccess("POST", "/accounts/add", Scope.TENANT),  # POST /account
+    RouteAccess("GET", "/accounts/list", Scope.TENANT),  # GET /accounts
+    RouteAccess("GET", "/accounts/get", Scope.TENANT),  # GET /accounts
+    RouteAccess("POST", "/accounts/delete", Scope.TENANT),  # DELETE /account/{account_id}
+    RouteAccess("POST", "/messages/add_batch", Scope.TENANT),  # POST /commands/add-messages
+    RouteAccess("POST", "/messages/add", Scope.TENANT),  # POST /commands/add-messages
+    RouteAccess("GET", "/messages/get", Scope.TENANT),  # GET /messages
+    RouteAccess("GET", "/messages/list", Scope.TENANT),  # GET /messages
+    RouteAccess("POST", "/messages/delete_batch", Scope.TENANT),  # POST /commands/delete-messages
+    RouteAccess("POST", "/messages/delete", Scope.TENANT),  # POST /commands/delete-messages
+    # POST /commands/cleanup-messages
+    RouteAccess("GET", "/messages/cleanup", Scope.TENANT, changes_state=True),
+    RouteAccess("GET", "/command_log/list", Scope.ADMIN),  # GET /command-log
+    RouteAccess("GET", "/command_log/get", Scope.ADMIN),  # GET /command-log
+    RouteAccess("GET", "/command_log/export", Scope.ADMIN),  # GET /command-log/export
 )
 
 

@@ -18,6 +18,8 @@ from typing import TYPE_CHECKING, Any
 
 from mailproxy import auth, runtime
 from mailproxy.domain.clock import Clock
+from mailproxy.domain.errors import FieldProblem, InvalidRequest, NotFound
+from mailproxy.domain.message import AddMessagesRequest
 from mailproxy.queueing import new_ticket
 from mailproxy.service import (
     accounts,
@@ -35,9 +37,10 @@ from mailproxy.service import (
 if TYPE_CHECKING:
     from pydantic import BaseModel
 
-    from mailproxy.api.requests import AddMessagesRequest, TenantIn, TenantUpdate
+    from mailproxy.api.requests import TenantIn, TenantUpdate
     from mailproxy.domain.account import StoredAccount
     from mailproxy.domain.command_log import CommandQuery, CommandRecord
+    from mailproxy.domain.message import Message
     from mailproxy.domain.tenant import Tenant
     from mailproxy.outbound_http import UrlPolicy
     from mailproxy.queueing import SqsQueues, Wakeups
@@ -115,6 +118,11 @@ class ApiUseCases:
     def reload_bounce(self) -> None:
         instance.reload_bounce(self._w.bounce_trigger())
 
+    def reload_bounce_reporting_enabled(self) -> bool:
+        """0.7's instance/reload_bounce: the reader runs now; whether bounces are enabled."""
+        self.reload_bounce()
+        return bool(self.get_instance().get("bounce_enabled"))
+
     # -- the command log -------------------------------------------------------------------
 
     def record_command(
@@ -132,6 +140,12 @@ class ApiUseCases:
 
     def list_commands(self, query: CommandQuery) -> list[CommandRecord]:
         return command_log.list_commands(self._w.command_log(), self._w.clock, query)
+
+    def get_command(self, record_id: int) -> CommandRecord:
+        found = command_log.get_command(self._w.command_log(), self._w.clock, record_id)
+        if found is None:
+            raise NotFound(f"Command '{record_id}' not found")
+        return found
 
     def export_commands(
         self, *, tenant_id: str | None, since_ts: float | None, until_ts: float | None
@@ -154,6 +168,18 @@ class ApiUseCases:
             self._w.url_policy(),
             clock=self._w.clock,
         )
+
+    def add_tenant(self, request: TenantIn) -> tuple[Tenant, str | None]:
+        """0.7's tenants/add: put_tenant, then the tenant as stored (and its new key, if new)."""
+        api_key = self.put_tenant(request)
+        return tenants.get_tenant(request.id, auth.ADMIN, self._w.store()), api_key or None
+
+    def update_tenant_and_get(
+        self, tenant_id: str, update: TenantUpdate, caller: auth.Principal
+    ) -> Tenant:
+        """0.7's tenants/update: update_tenant, then the tenant as stored."""
+        self.update_tenant(tenant_id, update, caller)
+        return self.get_tenant(tenant_id, caller)
 
     def list_tenants(self, active_only: bool) -> list[Tenant]:
         return tenants.list_tenants(self._w.store(), active_only)
@@ -178,8 +204,10 @@ class ApiUseCases:
     def delete_tenant(self, tenant_id: str) -> None:
         tenants.delete_tenant(tenant_id, self._w.store())
 
-    def rotate_api_key(self, tenant_id: str) -> str:
-        return tenants.rotate_api_key(tenant_id, self._w.store(), clock=self._w.clock)
+    def rotate_api_key(self, tenant_id: str, expires_at: float | None = None) -> str:
+        return tenants.rotate_api_key(
+            tenant_id, self._w.store(), clock=self._w.clock, expires_at=expires_at
+        )
 
     def revoke_api_key(self, tenant_id: str) -> None:
         tenants.revoke_api_key(tenant_id, self._w.store(), clock=self._w.clock)
@@ -190,6 +218,25 @@ class ApiUseCases:
         accounts.save_account(
             change, caller, self._w.store(), self._w.secret_box(), clock=self._w.clock
         )
+
+    def add_account(self, change: BaseModel, caller: auth.Principal) -> StoredAccount:
+        """0.7's accounts/add: save_account, then the account as stored. 0.7 requires the
+        tenant (the admin's 0.6 body may leave it out)."""
+        tenant_id = auth.scoped_tenant(caller, getattr(change, "tenant_id", None))
+        if tenant_id is None:
+            raise InvalidRequest([FieldProblem(("body", "tenant_id"), "Field required", "missing")])
+        self.save_account(change.model_copy(update={"tenant_id": tenant_id}), caller)
+        return self.get_account(caller, tenant_id, str(getattr(change, "id", "")))
+
+    def get_account(self, caller: auth.Principal, tenant_id: str, account_id: str) -> StoredAccount:
+        found = [
+            stored
+            for stored in accounts.list_accounts(caller, tenant_id, self._w.store())
+            if stored.account.id == account_id
+        ]
+        if not found:
+            raise NotFound(f"Account '{account_id}' not found for tenant '{tenant_id}'")
+        return found[0]
 
     def list_accounts(self, caller: auth.Principal, tenant_id: str | None) -> list[StoredAccount]:
         return accounts.list_accounts(caller, tenant_id, self._w.store())
@@ -229,6 +276,31 @@ class ApiUseCases:
             include_history=include_history,
             limit=limit,
         )
+
+    def add_message(self, message: Message, caller: auth.Principal) -> ListedMessage:
+        """0.7's messages/add: one message queued (else the 400 of add_messages), then its
+        record."""
+        tenant_id = auth.scoped_tenant(caller, message.tenant_id)
+        if tenant_id is None:
+            # 0.7 requires it; the admin's 0.6 batch may leave it to the account's owner.
+            raise InvalidRequest([FieldProblem(("body", "tenant_id"), "Field required", "missing")])
+        self.add_messages(AddMessagesRequest(messages=[message]), caller)
+        return self.get_message(caller, tenant_id, message.id)
+
+    def get_message(self, caller: auth.Principal, tenant_id: str, message_id: str) -> ListedMessage:
+        found = listing.get_message(
+            caller, self._w.store(), tenant_id=tenant_id, message_id=message_id
+        )
+        if found is None:
+            raise NotFound(f"Message '{message_id}' not found")
+        return found
+
+    def delete_message_by_pk(self, message_pk: str, caller: auth.Principal) -> bool:
+        """0.7's messages/delete: the pk is the listing's (tenant_id/id); True if removed."""
+        tenant_id, _, message_id = message_pk.partition("/")
+        if not tenant_id or not message_id:
+            return False
+        return self.delete_messages([message_id], caller, tenant_id).removed == 1
 
     def delete_messages(
         self, ids: list[str], caller: auth.Principal, tenant_id: str | None

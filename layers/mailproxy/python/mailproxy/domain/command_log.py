@@ -73,6 +73,11 @@ def last_id_at(ts: float) -> int:
     return (int(ts * 1000) + 999) * _SALTS + _SALTS - 1
 
 
+def recorded_at(record_id: int) -> int:
+    """The second (epoch) a command was recorded in, read off its id."""
+    return record_id // _SALTS // 1000
+
+
 def day_of(ts: float) -> str:
     return datetime.fromtimestamp(ts, tz=UTC).strftime("%Y-%m-%d")
 

@@ -6,7 +6,13 @@ from collections.abc import Callable
 from typing import Any
 
 from mailproxy.domain.clock import Clock
-from mailproxy.domain.command_log import CommandQuery, CommandRecord, command_id, masked
+from mailproxy.domain.command_log import (
+    CommandQuery,
+    CommandRecord,
+    command_id,
+    masked,
+    recorded_at,
+)
 from mailproxy.domain.reporting import RETENTION_SECONDS
 from mailproxy.service.ports import CommandLog
 
@@ -66,3 +72,13 @@ def export_commands(
     return log.commands(
         query, now=clock(), retention_seconds=COMMAND_RETENTION_SECONDS, newest_first=False
     )
+
+
+def get_command(log: CommandLog, clock: Clock, record_id: int) -> CommandRecord | None:
+    """One command by its id (0.7's command_log/get): read from the second its id names."""
+    second = recorded_at(record_id)
+    query = CommandQuery(since_ts=second, until_ts=second, limit=None)
+    found = log.commands(
+        query, now=clock(), retention_seconds=COMMAND_RETENTION_SECONDS, newest_first=True
+    )
+    return next((record for record in found if record.id == record_id), None)

@@ -55,6 +55,17 @@ def list_messages(
     ]
 
 
+def get_message(
+    caller: Principal, store: ListingStore, *, tenant_id: str, message_id: str
+) -> ListedMessage | None:
+    """One message of the caller's tenant with its payload (0.7's messages/get), or None."""
+    scoped = scoped_tenant(caller, tenant_id) or tenant_id
+    state = store.get_states(scoped, [message_id]).get(message_id)
+    if state is None:
+        return None
+    return ListedMessage(state, store.get_payloads(scoped, [message_id]).get(message_id), None)
+
+
 def prometheus_text(store: MetricsStore) -> str:
     """GET /metrics: the delivery counters of every tenant and account (no token needed, as
     in genro-mail-proxy; the figures are counts, not content)."""

@@ -135,10 +135,13 @@ def delete_tenant(tenant_id: str, store: TenantStore) -> None:
         raise tenant_not_found(tenant_id)
 
 
-def rotate_api_key(tenant_id: str, store: TenantStore, clock: Clock) -> str:
-    """A new key for the tenant; the old one stops working at once."""
+def rotate_api_key(
+    tenant_id: str, store: TenantStore, clock: Clock, expires_at: float | None = None
+) -> str:
+    """A new key for the tenant; the old one stops working at once. The new one expires at
+    `expires_at` if given (genro-mail-proxy 0.7's create_api_key), else never."""
     key = new_api_key()
-    patch = {"api_key_hash": hash_api_key(key), "api_key_expires_at": None}
+    patch = {"api_key_hash": hash_api_key(key), "api_key_expires_at": expires_at}
     if not store.patch_tenant(tenant_id, patch, clock()):
         raise tenant_not_found(tenant_id)
     return key

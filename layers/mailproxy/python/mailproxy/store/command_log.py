@@ -33,7 +33,8 @@ from mailproxy.store.models import _meta
 
 BY_TENANT = "by-tenant"
 MAX_PACKED_PAYLOAD_BYTES = 350_000
-DAY_SECONDS = 86_400
+TTL_LAG_SECONDS = 2 * 86400
+CLOCK_SKEW_SECONDS = 3600
 
 
 @lru_cache(maxsize=4)
@@ -99,13 +100,14 @@ class CommandLogRecords:
         self, query: CommandQuery, *, now: float, retention_seconds: float, newest_first: bool
     ) -> list[CommandRecord]:
         """What the query admits, up to its limit, in id order (newest first or oldest)."""
-        # Nothing older than the retention is kept, nor anything from the future: a range
-        # beyond those reads no days (a since_ts of 1970 would otherwise read 20,000 of them).
-        oldest, newest = now - retention_seconds - DAY_SECONDS, now + DAY_SECONDS
-        until = min(query.until_ts if query.until_ts is not None else now, newest)
-        since = (
-            max(query.since_ts, oldest) if query.since_ts is not None else now - retention_seconds
-        )
+        until = query.until_ts if query.until_ts is not None else now
+        since = query.since_ts if query.since_ts is not None else now - retention_seconds
+        # Only the days that can hold a record are read (the query still filters by its own
+        # bounds): none is older than the retention, give or take the two days DynamoDB's TTL
+        # may take to remove it, nor newer than now and a clock's skew. A since_ts of 1970 or
+        # an until_ts centuries ahead would read one empty day per day.
+        since = max(since, now - retention_seconds - TTL_LAG_SECONDS)
+        until = min(until, now + CLOCK_SKEW_SECONDS)
         try:
             found = (
                 self._by_tenant(query.tenant_id, since, until, newest_first)
