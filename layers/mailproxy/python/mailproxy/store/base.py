@@ -10,9 +10,16 @@ from contextlib import contextmanager
 from typing import Any
 
 from pynamodb.connection import Connection
-from pynamodb.exceptions import DeleteError, PutError, TransactWriteError, UpdateError
+from pynamodb.exceptions import (
+    DeleteError,
+    PutError,
+    PynamoDBException,
+    TransactWriteError,
+    UpdateError,
+)
 from pynamodb.transactions import TransactWrite
 
+from mailproxy.domain.errors import StorageFailure
 from mailproxy.store.models import Models
 
 BATCH_GET_LIMIT = 100
@@ -37,6 +44,25 @@ def is_condition_failure(error: PutError | UpdateError | DeleteError | TransactW
         codes = _codes(error)
         return bool(codes) and all(code == _CONDITION_FAILED for code in codes)
     return False
+
+
+def storage_failure(error: PynamoDBException) -> StorageFailure:
+    """The domain's error for a DynamoDB failure: its code, never the request."""
+    return StorageFailure(f"DynamoDB {error.cause_response_code or 'error'}")
+
+
+def written_if_condition_held(write: Callable[[], object]) -> bool:
+    """One conditional write (a save, an update, a transaction): True when written, False
+    when its condition did not hold; any other failure is a StorageFailure."""
+    try:
+        write()
+    except (PutError, UpdateError, DeleteError, TransactWriteError) as error:
+        if is_condition_failure(error):
+            return False
+        raise storage_failure(error) from error
+    except PynamoDBException as error:
+        raise storage_failure(error) from error
+    return True
 
 
 def is_conflict(error: TransactWriteError) -> bool:

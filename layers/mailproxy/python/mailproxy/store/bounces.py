@@ -27,24 +27,20 @@ import zlib
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from pynamodb.exceptions import PynamoDBException, TransactWriteError
+from pynamodb.exceptions import PynamoDBException
 
 from mailproxy.delivery.mime import message_id_digest
 from mailproxy.domain.bounces import SentMessage
 from mailproxy.domain.errors import StorageFailure
 from mailproxy.domain.record import MessageEvent
 from mailproxy.domain.status import EventType
-from mailproxy.store.base import is_condition_failure
+from mailproxy.store.base import storage_failure, written_if_condition_held
 from mailproxy.store.batch_reads import BatchReads
 
 # Events read per tenant and run when looking for recent messages: a read budget (about
 # RECENT_EVENTS_BUDGET / 10 read units, events being small).
 RECENT_EVENTS_BUDGET = 5000
 _PAGE = 500
-
-
-def _failure(error: PynamoDBException) -> StorageFailure:
-    return StorageFailure(f"DynamoDB {error.cause_response_code or 'error'}")
 
 
 def _addresses(*values: Any) -> tuple[str, ...]:
@@ -87,7 +83,8 @@ class BounceRecords(BatchReads):
         in one transaction, conditional on the key not being there yet. False when it was
         (or when the message is gone meanwhile: nothing to hang a bounce on)."""
         m, e = self._m.message, self._m.event
-        try:
+
+        def write() -> None:
             with self._transaction() as tx:
                 tx.update(
                     m(message.tenant_id, message.id),
@@ -98,13 +95,8 @@ class BounceRecords(BatchReads):
                     self._from_event(message.tenant_id, event),
                     condition=e.event_id.does_not_exist(),
                 )
-        except TransactWriteError as error:
-            if is_condition_failure(error):
-                return False
-            raise _failure(error) from error
-        except PynamoDBException as error:
-            raise _failure(error) from error
-        return True
+
+        return written_if_condition_held(write)
 
     # -- MessageLookup's reads ------------------------------------------------------------
 
@@ -112,7 +104,7 @@ class BounceRecords(BatchReads):
         try:
             return sorted(item.id for item in self._m.tenant.scan(attributes_to_get=["id"]))
         except PynamoDBException as error:
-            raise _failure(error) from error
+            raise storage_failure(error) from error
 
     def sent_messages(self, keys: Iterable[tuple[str, str]]) -> list[SentMessage]:
         """The messages of these (tenant, id), with their recipients and Message-ID read from
@@ -175,7 +167,7 @@ class BounceRecords(BatchReads):
                 if read >= budget:
                     break
         except PynamoDBException as error:
-            raise _failure(error) from error
+            raise storage_failure(error) from error
         return list(ids)
 
 

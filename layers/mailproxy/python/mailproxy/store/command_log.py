@@ -14,7 +14,7 @@ from functools import lru_cache
 from typing import Any
 
 from pynamodb.attributes import BinaryAttribute, NumberAttribute, UnicodeAttribute
-from pynamodb.exceptions import PutError, PynamoDBException
+from pynamodb.exceptions import PynamoDBException
 from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
 from pynamodb.models import Model
 
@@ -27,8 +27,7 @@ from mailproxy.domain.command_log import (
     partition_of,
     partitions_of_day,
 )
-from mailproxy.domain.errors import StorageFailure
-from mailproxy.store.base import is_condition_failure
+from mailproxy.store.base import storage_failure, written_if_condition_held
 from mailproxy.store.models import _meta
 
 BY_TENANT = "by-tenant"
@@ -61,10 +60,6 @@ def bound_model(table_name: str) -> Any:
     return CommandModel
 
 
-def _failure(error: PynamoDBException) -> StorageFailure:
-    return StorageFailure(f"DynamoDB {error.cause_response_code or 'error'}")
-
-
 class CommandLogRecords:
     def __init__(self, table_name: str) -> None:
         self._table_name = table_name
@@ -86,15 +81,7 @@ class CommandLogRecords:
             response_status=record.response_status,
             expires_at=record.expires_at,
         )
-        try:
-            item.save(condition=m.id.does_not_exist())
-        except PutError as error:
-            if is_condition_failure(error):
-                return False
-            raise _failure(error) from error
-        except PynamoDBException as error:
-            raise _failure(error) from error
-        return True
+        return written_if_condition_held(lambda: item.save(condition=m.id.does_not_exist()))
 
     def commands(
         self, query: CommandQuery, *, now: float, retention_seconds: float, newest_first: bool
@@ -124,7 +111,7 @@ class CommandLogRecords:
                     break
             return records
         except PynamoDBException as error:
-            raise _failure(error) from error
+            raise storage_failure(error) from error
 
     def _by_tenant(
         self, tenant_id: str, since: float, until: float, newest_first: bool

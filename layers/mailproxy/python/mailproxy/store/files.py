@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
-from pynamodb.exceptions import PutError, PynamoDBException
+from pynamodb.exceptions import PynamoDBException
 
 from mailproxy.domain.errors import StorageFailure
 from mailproxy.domain.large_files import FileLink
-from mailproxy.store.base import Records, is_condition_failure
+from mailproxy.store.base import (
+    Records,
+    written_if_condition_held,
+)
 
 
 class FileRecords(Records):
@@ -27,17 +30,9 @@ class FileRecords(Records):
             # DynamoDB TTL reads whole epoch seconds.
             expires_at=int(link.expires_at),
         )
-        try:
-            # A token is 256 random bits: a collision means a broken random source, and an
-            # existing link must never be pointed at another file.
-            item.save(condition=m.token_hash.does_not_exist())
-        except PutError as error:
-            if is_condition_failure(error):
-                return False
-            raise StorageFailure(f"DynamoDB {error.cause_response_code or 'error'}") from error
-        except PynamoDBException as error:
-            raise StorageFailure(f"DynamoDB {error.cause_response_code or 'error'}") from error
-        return True
+        # A token is 256 random bits: a collision means a broken random source, and an
+        # existing link must never be pointed at another file.
+        return written_if_condition_held(lambda: item.save(condition=m.token_hash.does_not_exist()))
 
     def get_file_link(self, token_hash: str) -> FileLink | None:
         m = self._m.file

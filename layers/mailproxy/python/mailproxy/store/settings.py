@@ -5,20 +5,21 @@ from __future__ import annotations
 
 from typing import Any
 
-from pynamodb.exceptions import PutError, PynamoDBException, UpdateError
+from pynamodb.exceptions import PynamoDBException, UpdateError
 
 from mailproxy.domain.bounces import MailboxCursor
-from mailproxy.domain.errors import StaleWrite, StorageFailure
+from mailproxy.domain.errors import StaleWrite
 from mailproxy.domain.instance import BounceRunRecord, InstanceSettings, StoredInstance
-from mailproxy.store.base import Records, is_condition_failure
+from mailproxy.store.base import (
+    Records,
+    is_condition_failure,
+    storage_failure,
+    written_if_condition_held,
+)
 
 INSTANCE_KEY = "instance"
 BOUNCE_LEASE_KEY = "bounce-lease"
 _CURSOR_PREFIX = "bounce-cursor#"
-
-
-def _failure(error: PynamoDBException) -> StorageFailure:
-    return StorageFailure(f"DynamoDB {error.cause_response_code or 'error'}")
 
 
 class SettingsRecords(Records):
@@ -31,7 +32,7 @@ class SettingsRecords(Records):
         except m.DoesNotExist:
             return None
         except PynamoDBException as error:
-            raise _failure(error) from error
+            raise storage_failure(error) from error
         return StoredInstance(
             settings=InstanceSettings.model_validate(
                 {**(item.data or {}), "created_at": item.created_at, "updated_at": item.updated_at}
@@ -58,14 +59,8 @@ class SettingsRecords(Records):
             if expected_updated_at is None
             else m.updated_at == expected_updated_at
         )
-        try:
-            item.save(condition=condition)
-        except PutError as error:
-            if is_condition_failure(error):
-                raise StaleWrite("the instance settings changed meanwhile") from error
-            raise _failure(error) from error
-        except PynamoDBException as error:
-            raise _failure(error) from error
+        if not written_if_condition_held(lambda: item.save(condition=condition)):
+            raise StaleWrite("the instance settings changed meanwhile")
 
     # -- the bounce reader's cursor and last run, per mailbox ------------------------------
 
@@ -101,7 +96,7 @@ class SettingsRecords(Records):
         except m.DoesNotExist:
             return None
         except PynamoDBException as error:
-            raise _failure(error) from error
+            raise storage_failure(error) from error
 
     # -- the bounce run's lease: at most one run at a time ---------------------------------
 
@@ -110,18 +105,12 @@ class SettingsRecords(Records):
         A reader that dies holding it only delays the next run until `until`."""
         m = self._m.setting
         item = m(BOUNCE_LEASE_KEY)
-        try:
-            item.update(
+        return written_if_condition_held(
+            lambda: item.update(
                 actions=[m.owner.set(owner), m.lease_until.set(until)],
                 condition=m.lease_until.does_not_exist() | (m.lease_until <= now),
             )
-        except UpdateError as error:
-            if is_condition_failure(error):
-                return False
-            raise _failure(error) from error
-        except PynamoDBException as error:
-            raise _failure(error) from error
-        return True
+        )
 
     def release_bounce_lease(self, owner: str) -> None:
         """Give the lease back, if it is still ours (a run that overran lost it already)."""
@@ -132,12 +121,12 @@ class SettingsRecords(Records):
             )
         except UpdateError as error:
             if not is_condition_failure(error):
-                raise _failure(error) from error
+                raise storage_failure(error) from error
         except PynamoDBException as error:
-            raise _failure(error) from error
+            raise storage_failure(error) from error
 
     def _update(self, item: Any, actions: list[Any]) -> None:
         try:
             item.update(actions=actions)
         except PynamoDBException as error:
-            raise _failure(error) from error
+            raise storage_failure(error) from error
